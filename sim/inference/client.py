@@ -1,0 +1,233 @@
+"""The metered client: the only way any agent reaches a model.
+
+Per endpoint the layers are stacked as
+
+    budget -> replay cache -> rate limit -> retry(+meter) -> provider
+
+Budget sits outermost so that a replayed run is charged the recorded cost
+and therefore reproduces the original run's denials exactly.
+
+``act`` adds structured output on top: the action's JSON schema is sent,
+the reply is validated (schema + a state validator from the environment),
+an invalid reply gets one re-ask quoting the error, and after that the
+seeded scripted fallback is used. Every step is a ledger row.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from .budget import Budget, BudgetLayer
+from .errors import BudgetDenied, BudgetHalt, CallFailed, ReplayMiss
+from .ledger import Ledger
+from .prices import PriceTable, usd_to_nano
+from .ratelimit import RateLimitLayer
+from .replay import ReplayLayer, ReplayStore
+from .retry import RetryLayer
+from .types import CallMeta, ChatRequest, ChatResponse, Provider, estimate_tokens_upper
+
+log = logging.getLogger("agora.inference")
+
+A = TypeVar("A", bound=BaseModel)
+PROVIDERS = ("local", "openai", "langchain", "scripted")
+
+
+@dataclass
+class ActResult(Generic[A]):
+    action: A
+    valid: bool  # False when the fallback replaced an invalid or missing reply
+    source: str  # llm | scripted | fallback
+    reason: str = ""  # why a fallback was used (denied, failed, invalid_output)
+    text: str = ""
+
+
+@dataclass
+class Endpoint:
+    name: str
+    provider_name: str
+    model: str
+    stack: Provider
+    is_llm: bool
+    params: dict = field(default_factory=dict)
+
+
+def make_provider(llm: dict, estimate_only: bool = False) -> Provider:
+    kind = llm["provider"]
+    if estimate_only:
+        from .providers.scripted import CountingProvider
+
+        return CountingProvider(kind)
+    if kind == "scripted":
+        from .providers.scripted import ScriptedProvider
+
+        return ScriptedProvider()
+    if kind == "local":
+        from .providers.local import LocalProvider
+
+        return LocalProvider(llm["model"], llm.get("model_path"), llm.get("n_ctx") or 4096, llm.get("n_threads"))
+    if kind == "openai":
+        from .providers.openai_provider import OpenAIProvider
+
+        return OpenAIProvider(base_url=llm["base_url"], model=llm["model"], api_key_env=llm.get("api_key_env"),
+                              timeout_s=llm.get("timeout_s") or 30, cap_param=llm.get("cap_param", "max_tokens"),
+                              schema_mode=llm.get("schema_mode", "json_schema"))
+    if kind == "langchain":
+        from .providers.langchain_provider import LangChainProvider
+
+        return LangChainProvider(llm["class_path"], dict(llm.get("class_kwargs") or {}))
+    raise ValueError(f"llm.provider={kind!r}: allowed {', '.join(PROVIDERS)}")
+
+
+class Client:
+    def __init__(self, budget: Budget, ledger: Ledger, store: ReplayStore | None = None):
+        self.budget = budget
+        self.ledger = ledger
+        self.store = store or ReplayStore()
+        self.endpoints: dict[str, Endpoint] = {}
+        self.next_call_id = 1
+        self.show_remaining = True
+
+    # ---- construction -----------------------------------------------------
+    def add_endpoint(self, name: str, llm: dict, cache_mode: str = "off", estimate_only: bool = False,
+                     provider: Provider | None = None) -> Endpoint:
+        provider = provider or make_provider(llm, estimate_only)
+        prices = PriceTable(llm.get("prices") or {}, llm.get("price_version", "none"))
+        prices.for_model(llm["model"])  # fail at start, naming the model, if it has no price
+        estimator = None
+        if hasattr(provider, "count_tokens"):
+            estimator = provider.count_tokens
+        stack: Provider = RetryLayer(provider, prices, self.ledger, max_retries=int(llm.get("max_retries", 2)),
+                                     timeout_s=llm.get("timeout_s"), backoff_s=float(llm.get("retry_backoff_s", 0.5)),
+                                     estimator=estimator)
+        rl = llm.get("rate_limit") or {}
+        stack = RateLimitLayer(stack, rl.get("rpm"), rl.get("tpm"), llm.get("concurrency"))
+        is_llm = getattr(provider, "is_llm", True)
+        if cache_mode != "off" and is_llm:
+            stack = ReplayLayer(stack, self.store, cache_mode, prices, self.ledger, provider.name)
+        stack = BudgetLayer(stack, self.budget, prices, self.ledger, llm.get("fallback_models") or [],
+                            estimator=estimator)
+        params = {k: llm.get(k) for k in ("temperature", "top_p", "max_tokens")}
+        ep = Endpoint(name, provider.name, llm["model"], stack, is_llm, params)
+        self.endpoints[name] = ep
+        return ep
+
+    def endpoint(self, name: str) -> Endpoint:
+        return self.endpoints.get(name) or self.endpoints["default"]
+
+    def new_call_id(self) -> int:
+        cid = self.next_call_id
+        self.next_call_id += 1
+        return cid
+
+    def remaining_usd(self, scope: str) -> float | None:
+        r = self.budget.remaining(scope)
+        return None if r is None else r / 1e9
+
+    # ---- state for checkpoints -------------------------------------------
+    def state(self) -> dict:
+        return {"budget": self.budget.state(), "next_call_id": self.next_call_id, "ledger_rows": len(self.ledger)}
+
+    def load_state(self, st: dict) -> None:
+        self.budget.load_state(st["budget"])
+        self.next_call_id = st["next_call_id"]
+
+    # ---- calls ---------------------------------------------------------
+    async def complete(self, req: ChatRequest) -> ChatResponse:
+        return await self.endpoint(req.meta.endpoint).stack.complete(req)
+
+    async def act(self, req: ChatRequest, action_cls: type[A], fallback: Callable[[], A],
+                  validate: Callable[[A], str | None] | None = None, reasks: int = 1) -> ActResult[A]:
+        """Ask for a structured action; never raises except BudgetHalt/ReplayMiss."""
+        ep = self.endpoint(req.meta.endpoint)
+        if req.scripted is None:
+            req = req.with_(scripted=fallback)
+        if req.schema is None:
+            req = req.with_(schema=action_cls.model_json_schema())
+        source = "llm" if ep.is_llm else "scripted"
+        for k in range(reasks + 1):
+            try:
+                resp = await ep.stack.complete(req)
+            except (BudgetHalt, ReplayMiss):
+                raise
+            except BudgetDenied:
+                return self._fallback(req, ep, fallback, "denied")
+            except CallFailed as e:
+                return self._fallback(req, ep, fallback, e.outcome)
+            err = self._check(resp.text, action_cls, validate)
+            if err is None:
+                return ActResult(action_cls.model_validate_json(_json_part(resp.text)), True, source, text=resp.text)
+            # mark the attempt that produced it as invalid output
+            self._mark_invalid(req, err)
+            if k < reasks:
+                msgs = (*req.messages, ("assistant", resp.text[:2000]),
+                        ("user", f"Your reply was invalid: {err}. Reply again with only a JSON object "
+                                 f"that matches the schema."))
+                meta = CallMeta(**{**req.meta.__dict__, "reask": k + 1})
+                req = req.with_(messages=msgs, meta=meta)
+        return self._fallback(req, ep, fallback, "invalid_output")
+
+    @staticmethod
+    def _check(text: str, action_cls, validate) -> str | None:
+        try:
+            action = action_cls.model_validate_json(_json_part(text))
+        except ValidationError as e:
+            first = e.errors()[0]
+            loc = ".".join(str(x) for x in first.get("loc", ())) or "reply"
+            return f"{loc}: {first.get('msg')}"
+        except ValueError as e:
+            return f"not JSON: {e}"[:200]
+        if validate is not None:
+            msg = validate(action)
+            if msg:
+                return msg
+        return None
+
+    def _mark_invalid(self, req: ChatRequest, err: str) -> None:
+        m = req.meta
+        for r in reversed(self.ledger.rows):
+            if r.call_id == m.call_id and r.reask == m.reask and r.outcome == "ok":
+                r.outcome = "invalid_output"
+                r.error = err[:300]
+                return
+
+    def _fallback(self, req: ChatRequest, ep: Endpoint, fallback: Callable[[], A], reason: str) -> ActResult[A]:
+        action = fallback()
+        self.ledger.row(req, "scripted", req.model, "none", attempt=0, outcome="fallback", error=reason)
+        return ActResult(action, False, "fallback", reason)
+
+
+def _json_part(text: str) -> str:
+    """The JSON object in a reply: models sometimes wrap it in prose or fences."""
+    s = text.strip()
+    if s.startswith("{"):
+        return s
+    i, j = s.find("{"), s.rfind("}")
+    if i >= 0 and j > i:
+        return s[i : j + 1]
+    return s
+
+
+def build_client(llm: dict, budget_cfg: dict, ledger: Ledger, run_path: Path | None, cache_mode: str | None = None,
+                 replay_sources: list[Path] = (), estimate_only: bool = False,
+                 llm_by_role: dict | None = None) -> Client:
+    b = Budget(run_limit=usd_to_nano(budget_cfg.get("run_usd")), agent_limit=usd_to_nano(budget_cfg.get("per_agent_usd")),
+               team_limits={k: usd_to_nano(v) for k, v in (budget_cfg.get("per_team_usd") or {}).items()},
+               policy=budget_cfg.get("on_exhaust", "deny"), min_output_tokens=int(budget_cfg.get("min_output_tokens", 16)))
+    mode = cache_mode or (llm.get("cache") or {}).get("mode", "off")
+    shared = (llm.get("cache") or {}).get("shared_dir")
+    sources = list(replay_sources)
+    if shared:
+        sources.append(Path(shared) / "llm_cache.jsonl")
+    store = ReplayStore(run_path / "llm_cache.jsonl" if run_path else None, sources)
+    client = Client(b, ledger, store)
+    client.show_remaining = bool(budget_cfg.get("show_remaining", True))
+    client.add_endpoint("default", llm, mode, estimate_only)
+    for role, over in (llm_by_role or {}).items():
+        merged = {**llm, **over}
+        client.add_endpoint(f"role:{role}", merged, mode, estimate_only)
+    return client

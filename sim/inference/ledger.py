@@ -1,0 +1,118 @@
+"""The ledger: one row per attempt (including denied, failed and fallback ones).
+
+Rows are appended as attempts finish, which under concurrency is timing
+order; ``frame`` sorts them by the engine's deterministic ``call_id`` and the
+attempt number so the file does not depend on network timing.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import polars as pl
+
+from .types import ChatRequest
+
+OUTCOMES = ("ok", "denied", "timeout", "rate_limited", "server_error", "bad_request",
+            "invalid_output", "fallback", "replay_miss")
+
+SCHEMA = {
+    "call_id": pl.Int64, "attempt": pl.Int64, "tick": pl.Int64, "phase": pl.Utf8, "agent": pl.Utf8,
+    "purpose": pl.Utf8, "reask": pl.Int64, "provider": pl.Utf8, "endpoint": pl.Utf8, "model": pl.Utf8,
+    "price_version": pl.Utf8, "prompt_hash": pl.Utf8, "est_tokens_in": pl.Int64, "max_tokens": pl.Int64,
+    "tokens_in": pl.Int64, "tokens_cached": pl.Int64, "tokens_out": pl.Int64, "usage_source": pl.Utf8,
+    "reserved_nano": pl.Int64, "cost_nano": pl.Int64, "latency_ms": pl.Float64, "outcome": pl.Utf8,
+    "cache_hit": pl.Boolean, "denial_scope": pl.Utf8, "error": pl.Utf8, "run_id": pl.Utf8,
+}
+
+
+@dataclass
+class LedgerRow:
+    call_id: int
+    attempt: int
+    tick: int
+    phase: str
+    agent: str
+    purpose: str
+    reask: int
+    provider: str
+    endpoint: str
+    model: str
+    price_version: str
+    prompt_hash: str
+    est_tokens_in: int = 0
+    max_tokens: int = 0
+    tokens_in: int = 0
+    tokens_cached: int = 0
+    tokens_out: int = 0
+    usage_source: str = "none"
+    reserved_nano: int = 0
+    cost_nano: int = 0
+    latency_ms: float = 0.0
+    outcome: str = "ok"
+    cache_hit: bool = False
+    denial_scope: str = ""
+    error: str = ""
+    run_id: str = ""
+
+
+class Ledger:
+    def __init__(self, run_id: str = ""):
+        self.run_id = run_id
+        self.rows: list[LedgerRow] = []
+        self._lock = threading.Lock()  # the local provider settles from worker threads
+        self.flushed = 0
+        self.t0 = time.perf_counter()
+
+    def row(self, req: ChatRequest, provider: str, model: str, price_version: str, **fields: Any) -> LedgerRow:
+        m = req.meta
+        r = LedgerRow(call_id=m.call_id, attempt=fields.pop("attempt", 1), tick=m.tick, phase=m.phase,
+                      agent=m.agent, purpose=m.purpose, reask=m.reask, provider=provider, endpoint=m.endpoint,
+                      model=model, price_version=price_version, prompt_hash=req.prompt_hash(),
+                      max_tokens=req.max_tokens, run_id=self.run_id, **fields)
+        with self._lock:
+            self.rows.append(r)
+        return r
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def pending(self) -> list[LedgerRow]:
+        return self.rows[self.flushed:]
+
+    def frame(self, rows: list[LedgerRow] | None = None) -> pl.DataFrame:
+        rows = self.rows if rows is None else rows
+        df = pl.DataFrame([asdict(r) for r in rows], schema=SCHEMA) if rows else pl.DataFrame(schema=SCHEMA)
+        return df.sort(["call_id", "reask", "attempt"], maintain_order=True)
+
+    def take_pending_frame(self) -> pl.DataFrame:
+        with self._lock:
+            rows = self.rows[self.flushed:]
+            self.flushed = len(self.rows)
+        return self.frame(rows)
+
+
+def totals(ledger: pl.DataFrame) -> dict[str, Any]:
+    """Summary totals, computed from the ledger (the only source of truth)."""
+    if ledger.height == 0:
+        return {"calls": 0, "attempts": 0, "tokens_in": 0, "tokens_cached": 0, "tokens_out": 0, "usd": 0.0,
+                "cost_nano": 0, "denied": 0, "failed": 0, "invalid": 0, "fallbacks": 0, "cache_hits": 0}
+    oc = ledger["outcome"]
+    sent = ledger.filter(~pl.col("outcome").is_in(["denied", "fallback"]))
+    cost = int(ledger["cost_nano"].sum())
+    return {
+        "calls": int((oc == "ok").sum()) + int((oc == "invalid_output").sum()),
+        "attempts": sent.height,
+        "tokens_in": int(ledger["tokens_in"].sum()),
+        "tokens_cached": int(ledger["tokens_cached"].sum()),
+        "tokens_out": int(ledger["tokens_out"].sum()),
+        "cost_nano": cost,
+        "usd": cost / 1e9,
+        "denied": int((oc == "denied").sum()),
+        "failed": int(oc.is_in(["timeout", "rate_limited", "server_error", "bad_request"]).sum()),
+        "invalid": int((oc == "invalid_output").sum()),
+        "fallbacks": int((oc == "fallback").sum()),
+        "cache_hits": int(ledger["cache_hit"].sum()),
+    }

@@ -1,0 +1,76 @@
+"""Price table: USD per 1M tokens in YAML, integer nano-USD per token in code.
+
+$0.075 / 1M tokens = 75 nano-USD per token, exactly. Prices with more than
+three decimals per million tokens would not be exact and are rejected at load.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Mapping
+
+from .types import Usage
+
+NANO_PER_USD = 1_000_000_000
+
+
+def usd_to_nano(usd: float | str | Decimal | None) -> int | None:
+    if usd is None:
+        return None
+    return int((Decimal(str(usd)) * NANO_PER_USD).to_integral_value())
+
+
+def nano_to_usd(nano: int) -> float:
+    return nano / NANO_PER_USD
+
+
+def per_mtok_to_nano_per_token(value: Any, where: str) -> int:
+    d = Decimal(str(value)) * 1000  # USD/1M tok -> nano-USD/tok
+    if d != d.to_integral_value() or d < 0:
+        raise ValueError(f"{where}={value!r}: prices need at most 3 decimals per 1M tokens and must be >= 0")
+    return int(d)
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    model: str
+    input: int  # nano-USD per token
+    cached_input: int
+    output: int
+    shadow: bool = False
+
+    def cost(self, usage: Usage) -> int:
+        cached = min(usage.cached_tokens, usage.prompt_tokens)
+        return (usage.prompt_tokens - cached) * self.input + cached * self.cached_input + usage.completion_tokens * self.output
+
+    def hold(self, est_input_tokens: int, max_output_tokens: int) -> int:
+        """Worst case for one call: every input token uncached, every output token used."""
+        return est_input_tokens * self.input + max_output_tokens * self.output
+
+
+class PriceTable:
+    def __init__(self, prices: Mapping[str, Mapping[str, Any]], version: str):
+        self.version = str(version)
+        self.models: dict[str, ModelPrice] = {}
+        for name, p in (prices or {}).items():
+            where = f"llm.prices.{name}"
+            try:
+                self.models[name] = ModelPrice(
+                    model=name,
+                    input=per_mtok_to_nano_per_token(p["input_per_mtok"], f"{where}.input_per_mtok"),
+                    cached_input=per_mtok_to_nano_per_token(
+                        p.get("cached_input_per_mtok", p["input_per_mtok"]), f"{where}.cached_input_per_mtok"),
+                    output=per_mtok_to_nano_per_token(p["output_per_mtok"], f"{where}.output_per_mtok"),
+                    shadow=bool(p.get("shadow", False)),
+                )
+            except KeyError as e:
+                raise ValueError(f"{where}: missing {e.args[0]}") from None
+
+    def for_model(self, model: str) -> ModelPrice:
+        if model in self.models:
+            return self.models[model]
+        if "default" in self.models:
+            d = self.models["default"]
+            return ModelPrice(model, d.input, d.cached_input, d.output, d.shadow)
+        raise KeyError(f"no price for model {model!r} in llm.prices (known: {', '.join(sorted(self.models))}); "
+                       "add it or a 'default' entry")

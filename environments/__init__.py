@@ -1,0 +1,1 @@
+"""Environments: traitors, taxation, market. See ``registry`` for names."""

@@ -1,0 +1,438 @@
+"""The Traitors: hidden traitors mislead the faithful.
+
+One tick is one round. Phases (data, in order):
+breakfast -> roundtable -> belief -> banish -> reactions -> conclave -> murder.
+Win is checked after the banishment and after the murder. Rules follow the
+Traitors paper's code (10 players, 3 traitors) with the options in
+conf/env/traitors.yaml; see docs/traitors.md.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agents.base import Player
+from agents.persona import sample_personas
+from environments.traitors import baselines as bl
+from environments.traitors import metrics as tm
+from environments.traitors.actions import RecruitAnswer, Speech, belief_model, vote_model
+from sim.engine import ActRequest, Environment
+
+TOPICS = [
+    "Who do you suspect is a traitor, and why?",
+    "Who do you trust the most, and why?",
+    "What behaviour so far seems suspicious to you?",
+    "How should we decide who to banish today?",
+    "Defend yourself: why should people trust you?",
+    "What did last night's murder tell us?",
+]
+REACTIONS = ["React to what was said.", "Do you agree with the accusations?", "Who changed their story?",
+             "Who stayed too quiet?", "Whose argument convinced you?"]
+
+
+class TraitorsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Literal["traitors"] = "traitors"
+    n_players: int = Field(10, ge=3, le=60)
+    n_traitors: int = Field(3, ge=1)
+    discussion_passes: int = Field(2, ge=0, le=5)
+    speaker_order: Literal["rotate", "seat", "bid"] = "rotate"
+    words_max: int = Field(60, ge=5, le=300)
+    tie_break: Literal["random", "first_voted"] = "random"
+    vote_visibility: Literal["secret", "open_sequential"] = "secret"
+    exile_rule: Literal["plurality", "majority"] = "plurality"
+    reveal_banished: Literal["role", "none"] = "role"
+    reveal_murdered: Literal["role", "none"] = "role"
+    belief_probe: bool = True
+    reactions: bool = True
+    conclave: bool = True
+    recruitment: bool = False
+    max_rounds: Optional[int] = Field(None, ge=1)
+    faithful_policy: Literal["random", "majority", "bayes"] = "bayes"
+    traitor_policy: Literal["random", "bloc"] = "bloc"
+    tell_q_hi: float = Field(0.6, gt=0, lt=1)
+    tell_q_lo: float = Field(0.4, gt=0, lt=1)
+    speech_tokens: int = Field(64, ge=8, le=1024)
+    belief_tokens: int = Field(160, ge=16, le=2048)
+    vote_tokens: int = Field(24, ge=8, le=512)
+
+
+class TraitorPlayer(Player):
+    def role_text(self) -> str:
+        if self.role == "traitor":
+            mates = ", ".join(self.model.display(p) for p in self.model.traitors_initial if p != self.aid) or "none"
+            return (f"Game: The Traitors. You are {self.aid}, secretly a TRAITOR (fellow traitors: {mates}). "
+                    "Avoid suspicion, steer votes toward faithful players.")
+        return (f"Game: The Traitors. You are {self.aid}, a FAITHFUL player. {self.model.cfg.n_traitors} hidden "
+                "traitors are among the players. Find and banish them.")
+
+
+class TraitorsEnv(Environment):
+    name = "traitors"
+    phases = ("breakfast", "roundtable", "belief", "banish", "reactions", "conclave", "murder")
+    Config = TraitorsConfig
+    memory_importance = {"elimination": 8, "vote_result": 6, "role": 10, "team_reveal": 10, "speech": 4,
+                         "vote": 5, "belief": 2, "game_end": 9, "recruit": 9}
+
+    @staticmethod
+    def cross_check(cfg: dict) -> str | None:
+        e = cfg["env"]
+        if e["n_traitors"] * 2 >= e["n_players"]:
+            return (f"env.n_traitors={e['n_traitors']}: must be less than half of env.n_players={e['n_players']} "
+                    "(traitors would win at once)")
+        return None
+
+    def __init__(self, env_cfg: dict, seed: int, agent_cfg: dict | None = None, llm_cfg: dict | None = None):
+        super().__init__(env_cfg, seed, agent_cfg, llm_cfg)
+        self.cfg = TraitorsConfig.model_validate(env_cfg)
+        self.winner: str | None = None
+        self.murdered_last: str | None = None
+        self.banished_last: str | None = None
+        self.traitors_initial: list[str] = []
+        self.suspicion: dict[str, bl.BayesSuspicion] = {}
+        self.last_banish_votes: dict[str, str] = {}
+
+    # ---- helpers ----------------------------------------------------------
+    def horizon(self) -> int:
+        return self.cfg.max_rounds or self.cfg.n_players
+
+    def display(self, pid: str) -> str:
+        a = self.by_id[pid]
+        return f"{pid} ({a.persona.name})"
+
+    def alive(self, role: str | None = None) -> list[TraitorPlayer]:
+        return [a for a in self.players() if a.alive and (role is None or a.role == role)]
+
+    def players(self) -> list[TraitorPlayer]:
+        return [self.by_id[p] for p in self.order]
+
+    def roles(self) -> dict[str, str]:
+        return {a.aid: a.role for a in self.players()}
+
+    # ---- setup ---------------------------------------------------------
+    def setup(self) -> None:
+        n, t = self.cfg.n_players, self.cfg.n_traitors
+        self.order = [f"p{i}" for i in range(1, n + 1)]
+        personas = sample_personas(n, self.rng_for("personas"))
+        traitors = set(self.rng_for("roles").choice(self.order, size=t, replace=False).tolist())
+        self.traitors_initial = sorted(traitors, key=self.order.index)
+        self.by_id: dict[str, TraitorPlayer] = {}
+        mem = (self.agent_cfg or {}).get("memory") or {}
+        by_role = (self.agent_cfg or {}).get("llm_by_role") or {}
+        for pid, persona in zip(self.order, personas):
+            role = "traitor" if pid in traitors else "faithful"
+            team = ("traitors",) if role == "traitor" else ()
+            endpoint = f"role:{role}" if role in by_role else "default"
+            a = TraitorPlayer(self, pid, persona, role, team, endpoint, mem)
+            a.budget_teams = ("traitors",) if role == "traitor" else ("faithful",)
+            self.by_id[pid] = a
+        self.emit("game_start", {"players": self.order, "names": {p: self.by_id[p].name for p in self.order},
+                                 "n_traitors": t, "rules": self.cfg.model_dump()})
+        for a in self.players():
+            self.emit("role", {"pid": a.aid, "role": a.role}, actor="host", visibility=f"private:{a.aid}")
+        self.emit("team_reveal", {"traitors": self.traitors_initial}, actor="host", visibility="team:traitors")
+        for a in self.players():
+            self.suspicion[a.aid] = bl.BayesSuspicion(a.aid, self.order, t, self.cfg.tell_q_hi, self.cfg.tell_q_lo)
+
+    def is_done(self) -> bool:
+        return self.winner is not None or (self.tick >= self.horizon() and self.phase == "murder")
+
+    # ---- phases ----------------------------------------------------------
+    def phase_breakfast(self) -> None:
+        if self.murdered_last:
+            self.emit("announcement", {"text": f"{self.display(self.murdered_last)} was murdered last night."},
+                      actor="host")
+        # scripted baselines see private noisy tells each morning
+        roles = self.roles()
+        for a in self.alive():
+            s = self.suspicion[a.aid]
+            s.observe(s.draw_tells(roles, self.rng_for("tells", self.tick, a.aid)))
+
+    def _speakers(self, pass_no: int) -> list[TraitorPlayer]:
+        alive = self.alive()
+        if self.cfg.speaker_order == "seat":
+            return alive
+        if self.cfg.speaker_order == "rotate":
+            k = (self.tick - 1 + pass_no) % len(alive)
+            return alive[k:] + alive[:k]
+        rng = self.rng_for("bid", self.tick, pass_no)  # bid: seeded random bids 0-4, ties by seat
+        bids = {a.aid: int(rng.integers(0, 5)) for a in alive}
+        return sorted(alive, key=lambda a: -bids[a.aid])
+
+    def _speech_fallback(self, a: TraitorPlayer, topic: str):
+        def f():
+            rng = self.rng_for("speech", self.tick, a.aid, topic)
+            others = [x.aid for x in self.alive() if x.aid != a.aid]
+            if a.role == "traitor":
+                faithful = [x for x in others if self.by_id[x].role != "traitor"]
+                target = faithful[int(rng.integers(len(faithful)))] if faithful else others[0]
+            else:
+                b = self.suspicion[a.aid].beliefs()
+                target = max(others, key=lambda p: (b.get(p, 0), -self.order.index(p)))
+            return Speech(text=f"I have doubts about {target}.")
+        return f
+
+    def phase_roundtable(self) -> None:
+        for pass_no in range(self.cfg.discussion_passes):
+            for a in self._speakers(pass_no):
+                topic = TOPICS[(self.tick - 1) % len(TOPICS)] if pass_no == 0 else REACTIONS[(self.tick + pass_no) % len(REACTIONS)]
+                obs = (f"Round {self.tick} roundtable. Alive: {', '.join(self.display(x.aid) for x in self.alive())}. "
+                       f"{topic} Speak in at most {self.cfg.words_max} words.")
+                r = self.act(ActRequest(a, "speak", Speech, obs, self._speech_fallback(a, topic),
+                                        max_tokens=self.cfg.speech_tokens))
+                text = " ".join(r.action.text.split()[: self.cfg.words_max])
+                self.emit("speech", {"pid": a.aid, "text": text, "pass": pass_no, "topic": topic,
+                                     "valid": r.valid}, actor=a.aid)
+
+    def phase_belief(self) -> None:
+        if not self.cfg.belief_probe:
+            return
+        reqs = []
+        alive = self.alive()
+        for a in alive:
+            others = [x.aid for x in alive if x.aid != a.aid]
+            cls = belief_model(others)
+            reqs.append(ActRequest(a, "belief", cls,
+                                   f"Round {self.tick}: for each player give P(traitor) in [0,1] and split 10 "
+                                   f"trust points among: {', '.join(others)}.",
+                                   self._belief_fallback(a, others, cls), validate=_trust_sum_ok,
+                                   max_tokens=self.cfg.belief_tokens))
+        for a, r in zip(alive, self.act_all(reqs)):
+            probs = r.action.traitor_prob.model_dump()
+            trust = _normalise_trust(r.action.trust.model_dump())
+            self.emit("belief", {"pid": a.aid, "beliefs": {k: round(float(v), 4) for k, v in probs.items()},
+                                 "trust": trust, "valid": r.valid}, actor=a.aid, visibility=f"private:{a.aid}")
+
+    def _belief_fallback(self, a, others, cls):
+        def f():
+            if a.role == "traitor":
+                probs = {p: (0.0 if self.by_id[p].role == "traitor" else 0.5) for p in others}
+            else:
+                b = self.suspicion[a.aid].beliefs()
+                probs = {p: round(b.get(p, 0.0), 4) for p in others}
+            inv = {p: 1.0 - v for p, v in probs.items()}
+            trust = _largest_remainder(inv, 10)
+            return cls.model_validate({"traitor_prob": probs, "trust": trust})
+        return f
+
+    def _vote_fallback(self, a, targets, kind: str, bloc_target: str | None, seen: dict):
+        cls = vote_model(targets)
+
+        def f():
+            rng = self.rng_for("vote", kind, self.tick, a.aid)
+            if a.role == "traitor" and bloc_target and self.cfg.traitor_policy == "bloc":
+                t = bloc_target if bloc_target in targets else bl.random_vote(a.aid, targets, rng)
+            elif a.role == "traitor":
+                faithful = [x for x in targets if self.by_id[x].role != "traitor"] or targets
+                t = bl.random_vote(a.aid, faithful, rng)
+            elif self.cfg.faithful_policy == "random":
+                t = bl.random_vote(a.aid, targets, rng)
+            elif self.cfg.faithful_policy == "majority":
+                t = bl.majority_follower(a.aid, targets, rng, seen_votes=dict(seen),
+                                         suspicion=self.suspicion[a.aid].beliefs())
+            else:
+                t = self.suspicion[a.aid].vote(targets, rng)
+            return cls(target=t, reason="scripted")
+        return cls, f
+
+    def phase_banish(self) -> None:
+        alive = self.alive()
+        rng = self.rng_for("bloc", "banish", self.tick)
+        faithful_alive = [a.aid for a in alive if a.role != "traitor"]
+        bloc = faithful_alive[int(rng.integers(len(faithful_alive)))] if faithful_alive else None
+        order = list(alive)
+        self.rng_for("vote_order", self.tick).shuffle(order)
+        votes: dict[str, str] = {}
+        first_voted: list[str] = []
+
+        def validate_for(a):
+            def v(action):
+                if action.target == a.aid:
+                    return "you cannot vote for yourself"
+                if not self.by_id[action.target].alive:
+                    return f"{action.target} is not alive"
+                return None
+            return v
+
+        def req(a):
+            targets = [x.aid for x in alive if x.aid != a.aid]
+            cls, fb = self._vote_fallback(a, targets, "banish", bloc, votes)
+            obs = (f"Round {self.tick}: secret banishment vote. Choose who to banish among "
+                   f"{', '.join(self.display(t) for t in targets)}.")
+            return ActRequest(a, "vote", cls, obs, fb, validate=validate_for(a), max_tokens=self.cfg.vote_tokens)
+
+        if self.cfg.vote_visibility == "secret":
+            results = self.act_all([req(a) for a in order])
+            for a, r in zip(order, results):
+                votes[a.aid] = r.action.target
+                first_voted.append(r.action.target)
+                self.emit("vote", {"vote_kind": "banish", "voter": a.aid, "target": r.action.target,
+                                   "valid": r.valid}, actor=a.aid, visibility=f"private:{a.aid}")
+        else:  # open sequential: each voter sees earlier votes
+            for a in order:
+                r = self.act(req(a))
+                votes[a.aid] = r.action.target
+                first_voted.append(r.action.target)
+                self.emit("vote", {"vote_kind": "banish", "voter": a.aid, "target": r.action.target,
+                                   "valid": r.valid}, actor=a.aid)
+        self.last_banish_votes = votes
+        target, tie = self._tally(votes, first_voted, len(alive), "banish")
+        counts = dict(sorted(Counter(votes.values()).items()))
+        self.emit("vote_result", {"vote_kind": "banish", "counts": counts, "target": target, "tie": tie},
+                  actor="host")
+        self.banished_last = target
+        if target:
+            self._eliminate(target, "banish", self.cfg.reveal_banished == "role")
+        self._win_check()
+
+    def _tally(self, votes: dict[str, str], first_voted: list[str], n_voters: int, kind: str):
+        counts = Counter(votes.values())
+        if not counts:
+            return None, False
+        top = max(counts.values())
+        leaders = sorted(p for p, c in counts.items() if c == top)
+        if kind == "banish" and self.cfg.exile_rule == "majority" and top * 2 <= n_voters:
+            return None, len(leaders) > 1
+        if len(leaders) == 1:
+            return leaders[0], False
+        if self.cfg.tie_break == "first_voted":
+            return next(p for p in first_voted if p in leaders), True
+        rng = self.rng_for("tie", kind, self.tick)
+        return leaders[int(rng.integers(len(leaders)))], True
+
+    def _eliminate(self, pid: str, how: str, reveal: bool) -> None:
+        a = self.by_id[pid]
+        a.alive = False
+        self.emit("elimination", {"pid": pid, "how": how, "revealed_role": a.role if reveal else None}, actor="host")
+        for s in self.suspicion.values():
+            s.eliminate(pid, a.role if reveal else None)
+
+    def _win_check(self) -> None:
+        t = len(self.alive("traitor"))
+        f = len(self.alive()) - t
+        if t == 0:
+            self.winner = "faithful"
+        elif t >= f:
+            self.winner = "traitors"
+        if self.winner:
+            self.status = "running"  # the engine marks the run completed after this tick
+            self.emit("game_end", {"winner": self.winner, "rounds": self.tick, "status": "completed"}, actor="host")
+            self._stop_phases = True
+
+    def step(self) -> None:
+        self._stop_phases = False
+        super().step()
+
+    def phase_reactions(self) -> None:
+        if self.winner or not self.cfg.reactions or not self.banished_last:
+            return
+        who = self.display(self.banished_last)
+        for a in self.alive():
+            r = self.act(ActRequest(a, "react", Speech, f"{who} was banished. React briefly (one sentence).",
+                                    lambda a=a: Speech(text=f"So {self.banished_last} is gone. Let us keep watching."),
+                                    max_tokens=self.cfg.speech_tokens))
+            self.emit("speech", {"pid": a.aid, "text": " ".join(r.action.text.split()[: self.cfg.words_max]),
+                                 "pass": 99, "topic": "reaction", "valid": r.valid}, actor=a.aid)
+
+    def phase_conclave(self) -> None:
+        if self.winner or not self.cfg.conclave:
+            return
+        traitors = self.alive("traitor")
+        if len(traitors) < 1:
+            return
+        faithful = [a.aid for a in self.alive("faithful")]
+        for step in ("propose", "agree"):
+            for a in traitors:
+                obs = (f"Secret traitors' meeting ({step}). Alive faithful: {', '.join(faithful)}. "
+                       "Whom should we murder tonight?")
+                r = self.act(ActRequest(a, "conclave", Speech, obs,
+                                        lambda: Speech(text=f"Let us take out {faithful[0]}."),
+                                        max_tokens=self.cfg.speech_tokens))
+                self.emit("speech", {"pid": a.aid, "text": " ".join(r.action.text.split()[: self.cfg.words_max]),
+                                     "pass": 0 if step == "propose" else 1, "topic": "conclave", "valid": r.valid},
+                          actor=a.aid, visibility="team:traitors")
+
+    def phase_murder(self) -> None:
+        self.murdered_last = None
+        if self.winner:
+            return
+        traitors = self.alive("traitor")
+        targets = [a.aid for a in self.alive("faithful")]
+        if not traitors or not targets:
+            return
+        rng = self.rng_for("murder", self.tick)
+        shared = targets[int(rng.integers(len(targets)))]
+        cls = vote_model(targets)
+        reqs = [ActRequest(a, "murder", cls, f"Night {self.tick}: choose a faithful to murder: {', '.join(targets)}.",
+                           (lambda: cls(target=shared, reason="scripted")), max_tokens=self.cfg.vote_tokens)
+                for a in traitors]
+        votes = {}
+        for a, r in zip(traitors, self.act_all(reqs)):
+            votes[a.aid] = r.action.target
+            self.emit("vote", {"vote_kind": "murder", "voter": a.aid, "target": r.action.target, "valid": r.valid},
+                      actor=a.aid, visibility="team:traitors")
+        target, tie = self._tally(votes, list(votes.values()), len(traitors), "murder")
+        self.emit("vote_result", {"vote_kind": "murder", "counts": dict(sorted(Counter(votes.values()).items())),
+                                  "target": target, "tie": tie}, actor="host", visibility="team:traitors")
+        if target:
+            self._eliminate(target, "murder", self.cfg.reveal_murdered == "role")
+            self.murdered_last = target
+        self._win_check()
+
+    # ---- results ---------------------------------------------------------
+    def tick_metrics(self) -> dict[str, Any]:
+        t = len(self.alive("traitor"))
+        return {"alive": len(self.alive()), "alive_traitors": t, "alive_faithful": len(self.alive()) - t,
+                "banished": self.banished_last or "", "murdered": self.murdered_last or ""}
+
+    def outcome(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"winner": self.winner if self.status != "aborted_budget" else None,
+                               "rounds": int(self.tick),
+                               "traitors": self.traitors_initial,
+                               "p_faithful_win_random": float(bl.p_faithful_win_random(self.cfg.n_players,
+                                                                                       self.cfg.n_traitors))}
+        if self.svc is not None:
+            try:
+                gm = tm.game_metrics(self.svc.events.frame())
+                for k in ("traitor_survival", "mis_banish_rate", "banish_precision", "fcr", "fcr_lift",
+                          "suspicion_gap", "brier", "brier_skill", "auroc", "bus_rate", "night_unanimity"):
+                    if k in gm:
+                        out[k] = gm[k]
+            except Exception as e:  # noqa: BLE001 - metrics never break a run
+                out["metrics_error"] = str(e)[:200]
+        return out
+
+    def write_artifacts(self, path: Path, events) -> None:
+        try:
+            graphs = tm.trust_matrices(events)
+            tm.write_graphml(graphs, path / "trust")
+            rm = tm.round_metrics(events)
+            rm.write_parquet(path / "round_metrics.parquet")
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _trust_sum_ok(action) -> str | None:
+    if sum(action.trust.model_dump().values()) <= 0:
+        return "trust points must not all be zero"
+    return None
+
+
+def _largest_remainder(weights: dict[str, float], total: int) -> dict[str, int]:
+    s = sum(max(w, 0) for w in weights.values())
+    if s <= 0:
+        weights = {k: 1.0 for k in weights}
+        s = float(len(weights))
+    raw = {k: max(w, 0) * total / s for k, w in weights.items()}
+    base = {k: int(v) for k, v in raw.items()}
+    left = total - sum(base.values())
+    for k in sorted(raw, key=lambda k: (-(raw[k] - base[k]), k))[:left]:
+        base[k] += 1
+    return base
+
+
+def _normalise_trust(trust: dict[str, int]) -> dict[str, int]:
+    return _largest_remainder({k: float(v) for k, v in trust.items()}, 10)

@@ -1,0 +1,22 @@
+"""Agora engine. Python API: ``sim.run(overrides)``, ``sim.run_many(...)``."""
+from __future__ import annotations
+
+
+def run(overrides=(), **kw):
+    from sim.runner import run as _run
+
+    return _run(overrides, **kw)
+
+
+def run_many(overrides, seeds, workers: int = 1):
+    from sim.runner import run_many as _rm
+
+    return _rm(overrides, seeds, workers)
+
+
+def __getattr__(name):
+    if name in ("RunResult", "RunFailed", "resume", "replay", "estimate", "load_run"):
+        import sim.runner as r
+
+        return getattr(r, name)
+    raise AttributeError(name)

@@ -1,0 +1,164 @@
+"""`agora` command line: run, resume, replay, report, estimate, dashboard."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+USAGE = """agora <command> [args]
+
+  run [overrides]          run one simulation (Hydra overrides: env=market seed=3 llm=scripted run.dir=PATH)
+  run -m [overrides]       Hydra multirun sweep (seed=range(20), hydra/launcher=joblib)
+  resume PATH              continue a killed run from its last checkpoint
+  replay PATH --out DIR    re-run a recorded run offline from its LLM cache
+  report PATH              summary and per-phase spend of a run or a sweep folder
+  estimate [overrides]     dry run: projected calls / tokens / USD, no model called
+  dashboard [--runs DIR]   Streamlit dashboards over a runs folder
+"""
+
+
+def _err(msg: str, code: int = 2) -> int:
+    print(f"error: {msg}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    cmd, rest = argv[0], argv[1:]
+    from sim.config import ConfigError
+
+    try:
+        if cmd == "run":
+            if "-m" in rest or "--multirun" in rest:
+                return _multirun([a for a in rest if a not in ("-m", "--multirun")])
+            return _run(rest)
+        if cmd == "resume":
+            if len(rest) != 1:
+                return _err("usage: agora resume PATH")
+            from sim.runner import resume
+
+            res = resume(rest[0])
+            return _print_done(res)
+        if cmd == "replay":
+            p = argparse.ArgumentParser(prog="agora replay")
+            p.add_argument("path")
+            p.add_argument("--out", required=True)
+            a = p.parse_args(rest)
+            return _replay(a.path, a.out)
+        if cmd == "report":
+            p = argparse.ArgumentParser(prog="agora report")
+            p.add_argument("path")
+            p.add_argument("--json", action="store_true")
+            a = p.parse_args(rest)
+            from sim.report import report
+
+            return report(Path(a.path), as_json=a.json)
+        if cmd == "estimate":
+            from sim.runner import estimate
+
+            est = estimate(rest)
+            _print_estimate(est)
+            return 0
+        if cmd == "dashboard":
+            return _dashboard(rest)
+        return _err(f"unknown command {cmd!r}; commands: run, resume, replay, report, estimate, dashboard")
+    except ConfigError as e:
+        return _err(str(e))
+    except FileNotFoundError as e:
+        return _err(str(e))
+    except KeyboardInterrupt:
+        return _err("interrupted", 130)
+
+
+def _run(overrides: list[str]) -> int:
+    from sim.config import compose, to_dict
+    from sim.runner import RunFailed, run_config
+
+    cfg = to_dict(compose(overrides))
+    try:
+        res = run_config(cfg)
+    except RunFailed as e:
+        print(f"run failed: {e.result.summary.get('error')}", file=sys.stderr)
+        if e.result.dir:
+            print(f"everything so far is in {e.result.dir}", file=sys.stderr)
+        return 1
+    return _print_done(res)
+
+
+def _print_done(res) -> int:
+    s = res.summary
+    llm = s["llm"]
+    kind = "" if llm.get("is_llm") else " [scripted: not an LLM]"
+    print(f"{s['env']} seed={s['seed']} status={s['status']} ticks={s['ticks']} "
+          f"outcome={json.dumps(_headline(s['outcome']))}")
+    print(f"llm: {llm['provider']}/{llm['model']}{kind} calls={llm['calls']} tokens_in={llm['tokens_in']} "
+          f"tokens_out={llm['tokens_out']} usd={llm['usd']:.6f}  wall={s['wall_s']:.1f}s")
+    if res.dir:
+        print(f"run directory: {res.dir}")
+    return 0
+
+
+def _headline(outcome: dict) -> dict:
+    keys = list(outcome)[:6]
+    return {k: outcome[k] for k in keys}
+
+
+def _replay(path: str, out: str) -> int:
+    import polars as pl
+
+    from sim.runner import load_run, replay
+
+    res = replay(path, out)
+    orig = load_run(path)
+    same = orig.events.drop("seq").equals(res.events.drop("seq")) if orig.events.height else False
+    _print_done(res)
+    print(f"events identical to the recording: {'yes' if same else 'NO'} "
+          f"({res.events.height} events; replay wall {res.summary['wall_s']:.2f}s vs live "
+          f"{orig.summary.get('wall_s', 0):.2f}s)")
+    return 0 if same else 1
+
+
+def _print_estimate(est: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"Estimate: {est['env']} on {est['provider']} (prices {est['price_version']})")
+    for c in ("model", "calls", "tokens_in", "tokens_out", "usd"):
+        t.add_column(c, justify="right")
+    for r in est["by_model"]:
+        t.add_row(str(r["model"]), str(r["calls"]), str(r["tokens_in"]), str(r["tokens_out"]), f"{r['usd']:.6f}")
+    Console().print(t)
+    print(f"projected: ticks={est['ticks']} calls={est['calls']} tokens_in={est['tokens_in']} "
+          f"tokens_out={est['tokens_out']} usd={est['usd']:.6f}")
+
+
+def _multirun(overrides: list[str]) -> int:
+    """Delegate sweeps to Hydra's multirun and its launchers (joblib, ray)."""
+    from sim.config import CONF_DIR
+    from sim.sweep import hydra_main
+
+    sys.argv = ["agora", "--multirun", f"hydra.searchpath=[file://{CONF_DIR}]", *overrides]
+    hydra_main()
+    return 0
+
+
+def _dashboard(rest: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="agora dashboard")
+    p.add_argument("--runs", default=os.environ.get("AGORA_RUNS", "runs"))
+    p.add_argument("--port", default="8501")
+    a, extra = p.parse_known_args(rest)
+    app = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+    env = {**os.environ, "AGORA_RUNS": str(Path(a.runs).resolve())}
+    import subprocess
+
+    return subprocess.call([sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
+                            "--server.port", a.port, "--browser.gatherUsageStats", "false", *extra], env=env)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

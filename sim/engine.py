@@ -1,0 +1,178 @@
+"""The tick engine.
+
+An ``Environment`` (a ``mesa.Model``) declares its phases by name; each tick
+the engine runs them in order (``phase_<name>`` methods), records
+``phase_start``/``phase_end`` events and checks termination. Agents reach
+models only through ``Environment.act_all``: one phase's requests get call ids
+in the given (seeded) order, run concurrently under a semaphore on the run's
+single ``asyncio.Runner``, and come back in that same order, so results never
+depend on network timing.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import mesa
+from pydantic import BaseModel
+
+from sim.events import PUBLIC, EventLog
+from sim.inference.client import ActResult, Client
+from sim.inference.types import CallMeta, ChatRequest
+from sim.seeding import derive_seed, np_rng
+
+
+class BudgetExhausted(Exception):
+    """Raised inside a phase when a halt-policy budget ran out."""
+
+
+@dataclass
+class ActRequest:
+    agent: Any  # agents.base.Player
+    purpose: str
+    action_cls: type[BaseModel]
+    observation: str
+    fallback: Callable[[], BaseModel]
+    validate: Callable[[BaseModel], str | None] | None = None
+    max_tokens: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class Services:
+    """Run-time services an environment uses; never pickled."""
+
+    def __init__(self, client: Client, events: EventLog, runner: asyncio.Runner, concurrency: int,
+                 on_events: Callable[[], None] | None = None):
+        self.client = client
+        self.events = events
+        self.runner = runner
+        self.concurrency = concurrency
+        self.on_events = on_events
+
+
+class Environment(mesa.Model):
+    name: ClassVar[str] = "base"
+    phases: ClassVar[tuple[str, ...]] = ()
+    Config: ClassVar[type[BaseModel]]
+
+    def __init__(self, env_cfg: dict, seed: int, agent_cfg: dict | None = None, llm_cfg: dict | None = None):
+        super().__init__(seed=seed)
+        self.env_cfg = env_cfg
+        self.agent_cfg = agent_cfg or {}
+        self.llm_cfg = llm_cfg or {}
+        self.root_seed = seed
+        self.phase = "setup"
+        self.tick = 0
+        self.status = "running"  # running | completed | aborted_budget | failed
+        self.svc: Services | None = None
+
+    # -- pickling: simulation state only --------------------------------
+    def __getstate__(self) -> dict:
+        st = self.__dict__.copy()
+        st["svc"] = None
+        return st
+
+    def attach(self, svc: Services) -> None:
+        self.svc = svc
+
+    # -- hooks for subclasses -------------------------------------------
+    def setup(self) -> None:
+        """Tick 0: create agents, emit setup events."""
+
+    def is_done(self) -> bool:
+        return False
+
+    def tick_metrics(self) -> dict[str, Any]:
+        return {}
+
+    def outcome(self) -> dict[str, Any]:
+        return {}
+
+    def players(self) -> list:
+        return list(self.agents)
+
+    # -- engine services ------------------------------------------------
+    def rng_for(self, *names: object):
+        return np_rng(self.root_seed, *names)
+
+    def emit(self, kind: str, payload: dict | None = None, actor: str = "engine", visibility: str = PUBLIC):
+        return self.svc.events.emit(self.tick, self.phase, actor, kind, payload, visibility)
+
+    def step(self) -> None:
+        self.tick = self.steps
+        for ph in self.phases:
+            if self.status != "running":
+                break
+            self.phase = ph
+            self.emit("phase_start", {"phase": ph})
+            getattr(self, f"phase_{ph}")()
+            self.emit("phase_end", {"phase": ph})
+            self._deliver()
+            if self.is_done():
+                break
+
+    def _deliver(self) -> None:
+        if self.svc and self.svc.on_events:
+            self.svc.on_events()
+
+    def act_all(self, requests: list[ActRequest]) -> list[ActResult]:
+        """Run one phase's decisions concurrently; results in request order."""
+        if not requests:
+            return []
+        client = self.svc.client
+        reqs = []
+        for r in requests:
+            cid = client.new_call_id()
+            reqs.append((r, self._chat_request(r, cid)))
+
+        async def go():
+            sem = asyncio.Semaphore(self.svc.concurrency)
+
+            async def one(r: ActRequest, req: ChatRequest):
+                async with sem:
+                    return await client.act(req, r.action_cls, r.fallback, r.validate,
+                                            reasks=int(self.agent_cfg.get("reasks", 1)))
+
+            return await asyncio.gather(*(one(r, q) for r, q in reqs), return_exceptions=True)
+
+        results = self.svc.runner.run(go())
+        out: list[ActResult] = []
+        halted = None
+        for (r, q), res in zip(reqs, results):
+            if isinstance(res, BaseException):
+                from sim.inference.errors import BudgetHalt
+
+                if isinstance(res, BudgetHalt):
+                    halted = res
+                    res = ActResult(r.fallback(), False, "fallback", "denied")
+                else:
+                    raise res
+            vis = f"private:{r.agent.aid}"
+            self.emit("llm_call", {"call_id": q.meta.call_id, "purpose": r.purpose, "source": res.source,
+                                   "valid": res.valid, "reason": res.reason}, actor=r.agent.aid, visibility=vis)
+            if not res.valid:
+                self.emit("fallback", {"call_id": q.meta.call_id, "purpose": r.purpose, "reason": res.reason},
+                          actor=r.agent.aid, visibility=vis)
+            out.append(res)
+        if halted is not None:
+            self.status = "aborted_budget"
+            self.emit("budget_halt", {"scope": halted.scope})
+            raise BudgetExhausted(halted.scope)
+        return out
+
+    def act(self, request: ActRequest) -> ActResult:
+        return self.act_all([request])[0]
+
+    def _chat_request(self, r: ActRequest, call_id: int) -> ChatRequest:
+        a = r.agent
+        ep = self.svc.client.endpoint(a.endpoint)
+        messages = a.build_messages(r.purpose, r.action_cls, r.observation, self)
+        scopes = tuple(s for s in (f"agent:{a.aid}", *[f"team:{t}" for t in a.budget_teams]))
+        meta = CallMeta(agent=a.aid, purpose=r.purpose, tick=self.tick, phase=self.phase, scopes=scopes,
+                        call_id=call_id, endpoint=a.endpoint)
+        p = ep.params
+        return ChatRequest(messages=messages, model=ep.model, max_tokens=int(r.max_tokens or p.get("max_tokens") or 96),
+                           temperature=float(p.get("temperature") or 0.0), top_p=float(p.get("top_p") or 1.0),
+                           seed=derive_seed(self.root_seed, "call", call_id) % (2**31), meta=meta,
+                           schema=r.action_cls.model_json_schema(), scripted=r.fallback)

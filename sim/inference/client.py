@@ -97,7 +97,8 @@ class Client:
                      provider: Provider | None = None) -> Endpoint:
         provider = provider or make_provider(llm, estimate_only)
         prices = PriceTable(llm.get("prices") or {}, llm.get("price_version", "none"))
-        prices.for_model(llm["model"])  # fail at start, naming the model, if it has no price
+        for m in (llm["model"], *(llm.get("fallback_models") or [])):
+            prices.for_model(m)  # fail at start, naming the model, if it has no price
         estimator = None
         if hasattr(provider, "count_tokens"):
             estimator = provider.count_tokens

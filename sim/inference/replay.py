@@ -59,8 +59,14 @@ class ReplayStore:
             self.data[key] = rec
             if self.path:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                with open(self.path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(rec, sort_keys=True) + "\n")
+                line = (json.dumps(rec, sort_keys=True) + "\n").encode()
+                with open(self.path, "a+b") as f:
+                    # after a torn last line (killed run), start a fresh line so this record stays readable
+                    if f.seek(0, os.SEEK_END) > 0:
+                        f.seek(-1, os.SEEK_END)
+                        if f.read(1) != b"\n":
+                            line = b"\n" + line
+                    f.write(line)
                     f.flush()
                     os.fsync(f.fileno())
 

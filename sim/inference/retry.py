@@ -11,7 +11,7 @@ import time
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from .errors import CallFailed, ProviderTimeout, RateLimited, ServerError
+from .errors import CallFailed, InferenceError, ProviderTimeout, RateLimited, ServerError
 from .ledger import Ledger
 from .prices import PriceTable
 from .types import ChatRequest, ChatResponse, Provider
@@ -64,7 +64,9 @@ class RetryLayer:
         def wait(rs):
             exc = rs.outcome.exception() if rs.outcome else None
             ra = getattr(exc, "retry_after", None)
-            base = wait_exponential_jitter(initial=self.backoff_s, max=self.backoff_max_s)(rs)
+            # jitter scales with the backoff (tenacity's default adds up to 1 s to every wait)
+            base = wait_exponential_jitter(multiplier=self.backoff_s, max=self.backoff_max_s,
+                                           jitter=self.backoff_s)(rs)
             return max(base, float(ra)) if ra else base
 
         try:
@@ -73,6 +75,7 @@ class RetryLayer:
                 with attempt:
                     n += 1
                     return await self._attempt(req, n)
-        except RETRYABLE as e:
+        except InferenceError as e:
+            # non-retryable ones (400, malformed reply) too: callers handle one failure type
             raise CallFailed(f"{n} attempts failed; last: {type(e).__name__}: {e}", e.outcome) from e
         raise AssertionError("unreachable")

@@ -5,6 +5,8 @@ import importlib
 
 ENVIRONMENTS = {
     "traitors": "environments.traitors.env:TraitorsEnv",
+    "taxation": "environments.taxation.env:TaxationEnv",
+    "market": "environments.market.env:MarketEnv",
 }
 
 

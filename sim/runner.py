@@ -29,6 +29,9 @@ from sim.inference.ledger import Ledger, totals
 from sim.rundir import RunDir, atomic_write_bytes, atomic_write_json, atomic_write_parquet, read_parts
 
 
+_TICK_DELAY = float(os.environ.get("AGORA_TEST_TICK_DELAY", "0") or 0)
+
+
 @dataclass
 class RunResult:
     summary: dict[str, Any]
@@ -156,6 +159,8 @@ class Simulation:
                     self.metrics_rows.append({"tick": self.env.tick, **self.env.tick_metrics()})
                     self._checkpoint(t0)
                     bar.update(self.ledger)
+                    if _TICK_DELAY:
+                        time.sleep(_TICK_DELAY)  # test hook: widen the window for kill/resume tests
                     if on_tick:
                         on_tick(self)
                 if self.env.status == "running":

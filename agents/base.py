@@ -4,12 +4,16 @@ from __future__ import annotations
 from typing import Any
 
 import mesa
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from agents.embeddings import make_embedder
 from agents.memory import MemoryStream, RetrievalConfig
 from agents.persona import Persona
 from agents.prompts import render
+
+
+class Reflection(BaseModel):
+    insight: str = Field(..., min_length=1, max_length=160)
 
 
 def schema_fields(action_cls: type[BaseModel]) -> str:

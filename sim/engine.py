@@ -111,6 +111,40 @@ class Environment(mesa.Model):
             self._deliver()
             if self.is_done():
                 break
+        if self.status == "running":
+            self.reflect()
+
+    def reflect(self) -> None:
+        """Agents whose new memories passed the importance threshold write an insight.
+
+        A metered LLM call like any other (purpose ``reflect``); the insight
+        cites the memories it came from and goes back into the stream.
+        """
+        rc = (self.agent_cfg or {}).get("reflection") or {}
+        if not rc.get("enabled", True):
+            return
+        thr = float(rc.get("threshold", 40.0))
+        due = [a for a in self.players() if getattr(a, "alive", True) and a.memory.needs_reflection(thr)]
+        if not due:
+            return
+        from agents.base import Reflection
+
+        prev_phase, self.phase = self.phase, "reflect"
+        reqs, items = [], []
+        for a in due:
+            its = a.memory.reflection_prompt_items(5)
+            items.append(its)
+            lines = "\n".join(f"[{i}] {r.text[:120]}" for i, r in its)
+            first = its[-1][1].text[:80] if its else ""
+            reqs.append(ActRequest(a, "reflect", Reflection,
+                                   f"Recent memories:\n{lines}\nWrite one short insight about them.",
+                                   (lambda first=first: Reflection(insight=f"Noted: {first}")), max_tokens=60))
+        for a, its, r in zip(due, items, self.act_all(reqs)):
+            cites = [i for i, _ in its]
+            a.memory.add_reflection(r.action.insight, cites, self.tick, importance=5)
+            self.emit("reflection", {"pid": a.aid, "insight": r.action.insight, "cites": cites, "valid": r.valid},
+                      actor=a.aid, visibility=f"private:{a.aid}")
+        self.phase = prev_phase
 
     def _deliver(self) -> None:
         if self.svc and self.svc.on_events:

@@ -199,7 +199,7 @@ class Simulation:
         if not new:
             return
         imp = getattr(self.env, "memory_importance", {})
-        skip = {"phase_start", "phase_end", "llm_call", "run_start"}
+        skip = {"phase_start", "phase_end", "llm_call", "run_start", "reflection"}
         rows = [e for e in new if e.kind not in skip]
         for a in self.env.players():
             a.memory.observe_events(rows, a.aid, a.teams, importance=imp)

@@ -55,9 +55,9 @@ class TraitorsConfig(BaseModel):
     traitor_policy: Literal["random", "bloc"] = "bloc"
     tell_q_hi: float = Field(0.6, gt=0, lt=1)
     tell_q_lo: float = Field(0.4, gt=0, lt=1)
-    speech_tokens: int = Field(64, ge=8, le=1024)
-    belief_tokens: int = Field(160, ge=16, le=2048)
-    vote_tokens: int = Field(24, ge=8, le=512)
+    speech_tokens: int = Field(120, ge=8, le=1024)
+    belief_tokens: int = Field(120, ge=16, le=2048)
+    vote_tokens: int = Field(16, ge=8, le=512)
 
 
 class TraitorPlayer(Player):
@@ -196,14 +196,14 @@ class TraitorsEnv(Environment):
             others = [x.aid for x in alive if x.aid != a.aid]
             cls = belief_model(others)
             reqs.append(ActRequest(a, "belief", cls,
-                                   f"Round {self.tick}: for each player give P(traitor) in [0,1] and split 10 "
-                                   f"trust points among: {', '.join(others)}.",
-                                   self._belief_fallback(a, others, cls), validate=_trust_sum_ok,
+                                   f"Round {self.tick}: for each player give the chance (0-100) they are a traitor, "
+                                   f"and split 10 trust points among: {', '.join(others)}.",
+                                   self._belief_fallback(a, others, cls),
                                    max_tokens=self.cfg.belief_tokens))
         for a, r in zip(alive, self.act_all(reqs)):
-            probs = r.action.traitor_prob.model_dump()
+            probs = r.action.traitor_percent.model_dump()
             trust = _normalise_trust(r.action.trust.model_dump())
-            self.emit("belief", {"pid": a.aid, "beliefs": {k: round(float(v), 4) for k, v in probs.items()},
+            self.emit("belief", {"pid": a.aid, "beliefs": {k: round(float(v) / 100, 4) for k, v in probs.items()},
                                  "trust": trust, "valid": r.valid}, actor=a.aid, visibility=f"private:{a.aid}")
 
     def _belief_fallback(self, a, others, cls):
@@ -215,7 +215,8 @@ class TraitorsEnv(Environment):
                 probs = {p: round(b.get(p, 0.0), 4) for p in others}
             inv = {p: 1.0 - v for p, v in probs.items()}
             trust = _largest_remainder(inv, 10)
-            return cls.model_validate({"traitor_prob": probs, "trust": trust})
+            pct = {p: int(round(v * 10)) * 10 for p, v in probs.items()}
+            return cls.model_validate({"traitor_percent": pct, "trust": trust})
         return f
 
     def _vote_fallback(self, a, targets, kind: str, bloc_target: str | None, seen: dict):
@@ -235,7 +236,7 @@ class TraitorsEnv(Environment):
                                          suspicion=self.suspicion[a.aid].beliefs())
             else:
                 t = self.suspicion[a.aid].vote(targets, rng)
-            return cls(target=t, reason="scripted")
+            return cls(target=t)
         return cls, f
 
     def phase_banish(self) -> None:
@@ -367,7 +368,7 @@ class TraitorsEnv(Environment):
         shared = targets[int(rng.integers(len(targets)))]
         cls = vote_model(targets)
         reqs = [ActRequest(a, "murder", cls, f"Night {self.tick}: choose a faithful to murder: {', '.join(targets)}.",
-                           (lambda: cls(target=shared, reason="scripted")), max_tokens=self.cfg.vote_tokens)
+                           (lambda: cls(target=shared)), max_tokens=self.cfg.vote_tokens)
                 for a in traitors]
         votes = {}
         for a, r in zip(traitors, self.act_all(reqs)):

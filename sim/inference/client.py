@@ -161,7 +161,7 @@ class Client:
                 return self._fallback(req, ep, fallback, e.outcome)
             err = self._check(resp.text, action_cls, validate)
             if err is None:
-                return ActResult(action_cls.model_validate_json(_json_part(resp.text)), True, source, text=resp.text)
+                return ActResult(_parse(resp.text, action_cls), True, source, text=resp.text)
             # mark the attempt that produced it as invalid output
             self._mark_invalid(req, err)
             if k < reasks:
@@ -175,7 +175,7 @@ class Client:
     @staticmethod
     def _check(text: str, action_cls, validate) -> str | None:
         try:
-            action = action_cls.model_validate_json(_json_part(text))
+            action = _parse(text, action_cls)
         except ValidationError as e:
             first = e.errors()[0]
             loc = ".".join(str(x) for x in first.get("loc", ())) or "reply"
@@ -200,6 +200,11 @@ class Client:
         action = fallback()
         self.ledger.row(req, "scripted", req.model, "none", attempt=0, outcome="fallback", error=reason)
         return ActResult(action, False, "fallback", reason)
+
+
+def _parse(text: str, action_cls):
+    # strict=False: small models put raw newlines inside strings; that is still their answer
+    return action_cls.model_validate(json.loads(_json_part(text), strict=False))
 
 
 def _json_part(text: str) -> str:

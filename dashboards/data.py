@@ -1,0 +1,489 @@
+"""Pure loading and shaping helpers for the dashboards (polars in, polars out).
+
+Nothing here imports Streamlit, so every function is testable on tiny frames.
+Loading never raises on a bad run directory: a half-written or corrupt run
+comes back as a ``Notice`` the page shows instead of a traceback, and any path
+outside the runs root is refused before it is read.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import networkx as nx
+import polars as pl
+
+from sim.events import filter_visible
+from sim.rundir import RunDir
+
+TABLES = ("events", "ledger", "metrics")
+FAILED_OUTCOMES = ("timeout", "rate_limited", "server_error", "bad_request")
+
+
+class PathRefused(ValueError):
+    """A path that resolves outside the runs root (``..``, absolute paths, symlinks)."""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Why a run could not be shown; pages render ``message`` as a warning."""
+
+    path: Path
+    message: str
+
+
+@dataclass
+class Run:
+    path: Path
+    summary: dict[str, Any]
+    events: pl.DataFrame
+    ledger: pl.DataFrame
+    metrics: pl.DataFrame
+    round_metrics: pl.DataFrame | None = None
+    partial: bool = False  # only per-tick parts on disk (running or killed)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def env(self) -> str:
+        return str(self.summary.get("env", "?"))
+
+    @property
+    def label(self) -> str:
+        return f"{self.env} s{self.summary.get('seed', '?')} ({self.path.name})"
+
+
+# ----- locating runs -------------------------------------------------------------------
+
+
+def runs_root(default: str = "runs") -> Path:
+    """The runs folder: ``AGORA_RUNS`` (set by ``agora dashboard --runs DIR``) or ./runs."""
+    return Path(os.environ.get("AGORA_RUNS") or default).expanduser().resolve()
+
+
+def confine(root: Path | str, path: Path | str) -> Path:
+    """Resolve ``path`` (relative paths are taken under ``root``) and refuse it if it escapes ``root``."""
+    root_r = Path(root).resolve()
+    p = Path(path)
+    p_r = (p if p.is_absolute() else root_r / p).resolve()
+    if p_r != root_r and root_r not in p_r.parents:
+        raise PathRefused(f"{path}: outside the runs root {root_r}; refused")
+    return p_r
+
+
+def list_runs(root: Path | str) -> list[Path]:
+    """Every folder under ``root`` (recursively) holding a summary.json, sorted; symlinks out are skipped."""
+    root_r = Path(root).resolve()
+    if not root_r.is_dir():
+        return []
+    out = set()
+    for f in root_r.rglob("summary.json"):
+        try:
+            out.add(confine(root_r, f.parent))
+        except PathRefused:
+            continue
+    return sorted(out)
+
+
+def relative(root: Path | str, path: Path) -> str:
+    """Run path as shown in tables and stored in the selection (relative to the root)."""
+    return str(Path(path).resolve().relative_to(Path(root).resolve()))
+
+
+# ----- loading -------------------------------------------------------------------------
+
+
+def read_summary(path: Path) -> dict[str, Any] | Notice:
+    f = path / "summary.json"
+    try:
+        s = json.loads(f.read_text())
+    except FileNotFoundError:
+        return Notice(path, f"{path.name}: no summary.json (not a run directory)")
+    except (OSError, ValueError) as e:
+        return Notice(path, f"{path.name}: summary.json is unreadable or half-written ({type(e).__name__})")
+    if not isinstance(s, dict):
+        return Notice(path, f"{path.name}: summary.json is not a JSON object")
+    return s
+
+
+def load_run(root: Path | str, path: Path | str) -> Run | Notice:
+    """Read one run (compacted tables or, for a live/killed run, its parts); never raises on bad data."""
+    try:
+        p = confine(root, path)
+    except PathRefused as e:
+        return Notice(Path(path), str(e))
+    if not p.is_dir():
+        return Notice(p, f"{p.name}: no such run directory")
+    summ = read_summary(p)
+    if isinstance(summ, Notice):
+        return summ
+    rd = RunDir(p)
+    tables: dict[str, pl.DataFrame] = {}
+    for name in TABLES:
+        try:
+            df = rd.read_table(name)
+        except Exception as e:  # noqa: BLE001 - any Parquet decode error means a damaged file
+            return Notice(p, f"{p.name}: {name} table is corrupt or truncated ({type(e).__name__}: {str(e)[:120]})")
+        tables[name] = df if df is not None else pl.DataFrame()
+    rm = None
+    warnings: list[str] = []
+    if (p / "round_metrics.parquet").exists():
+        try:
+            rm = pl.read_parquet(p / "round_metrics.parquet")
+        except Exception:  # noqa: BLE001
+            warnings.append("round_metrics.parquet is unreadable; recomputed from events")
+    partial = not (p / "events.parquet").exists()
+    if partial:
+        warnings.append(f"status {summ.get('status', '?')}: showing the per-tick parts written so far")
+    return Run(p, summ, tables["events"], tables["ledger"], tables["metrics"], rm, partial, warnings)
+
+
+def load_runs(root: Path | str, paths: Iterable[Path | str]) -> tuple[list[Run], list[Notice]]:
+    runs, notices = [], []
+    for p in paths:
+        r = load_run(root, p)
+        (notices if isinstance(r, Notice) else runs).append(r)
+    return runs, notices
+
+
+# ----- the runs table ------------------------------------------------------------------
+
+
+def headline(outcome: dict[str, Any] | None, n: int = 3) -> str:
+    """Short outcome text: winner first when present, then the first scalar fields."""
+    if not isinstance(outcome, dict) or not outcome:
+        return ""
+    keys = (["winner"] if "winner" in outcome else []) + [k for k in outcome if k != "winner"]
+    parts = []
+    for k in keys:
+        v = outcome[k]
+        if isinstance(v, float):
+            parts.append(f"{k}={v:.3g}")
+        elif isinstance(v, (int, str)) or v is None:
+            parts.append(f"{k}={v}")
+        if len(parts) >= n:
+            break
+    return ", ".join(parts)
+
+
+RUN_COLUMNS = {"run": pl.Utf8, "env": pl.Utf8, "seed": pl.Int64, "status": pl.Utf8, "outcome": pl.Utf8,
+               "calls": pl.Int64, "tokens": pl.Int64, "usd": pl.Float64, "wall_s": pl.Float64,
+               "provider": pl.Utf8, "model": pl.Utf8}
+
+
+def summary_row(rel: str, s: dict[str, Any]) -> dict[str, Any]:
+    llm = s.get("llm") or {}
+
+    def num(x, cast):
+        try:
+            return cast(x)
+        except (TypeError, ValueError):
+            return None
+
+    return {"run": rel, "env": str(s.get("env", "?")), "seed": num(s.get("seed"), int),
+            "status": str(s.get("status", "?")), "outcome": headline(s.get("outcome")),
+            "calls": num(llm.get("calls", 0), int),
+            "tokens": num((llm.get("tokens_in") or 0) + (llm.get("tokens_out") or 0), int),
+            "usd": num(llm.get("usd", 0.0), float), "wall_s": num(s.get("wall_s"), float),
+            "provider": str(llm.get("provider", "")), "model": str(llm.get("model", ""))}
+
+
+def runs_table(root: Path | str) -> tuple[pl.DataFrame, list[Notice]]:
+    """One row per run under ``root`` (summaries only, so it stays fast with many runs)."""
+    rows, notices = [], []
+    for p in list_runs(root):
+        s = read_summary(p)
+        if isinstance(s, Notice):
+            notices.append(s)
+            continue
+        rows.append(summary_row(relative(root, p), s))
+    return pl.DataFrame(rows, schema=RUN_COLUMNS, orient="row"), notices
+
+
+def filter_runs(table: pl.DataFrame, envs: Sequence[str] = (), statuses: Sequence[str] = (),
+                text: str = "") -> pl.DataFrame:
+    out = table
+    if envs:
+        out = out.filter(pl.col("env").is_in(list(envs)))
+    if statuses:
+        out = out.filter(pl.col("status").is_in(list(statuses)))
+    if text:
+        out = out.filter(pl.col("run").str.contains(text, literal=True) | pl.col("outcome").str.contains(text, literal=True))
+    return out
+
+
+# ----- compute spend -------------------------------------------------------------------
+
+
+def usd(ledger: pl.DataFrame) -> pl.Expr:
+    return (pl.col("cost_nano").cast(pl.Float64) / 1e9).alias("usd")
+
+
+def spend_over_ticks(ledger: pl.DataFrame, budget_usd: float | None = None) -> pl.DataFrame:
+    """tick, usd (spent that tick), cumulative_usd and, with a budget, remaining_usd."""
+    schema = {"tick": pl.Int64, "usd": pl.Float64, "cumulative_usd": pl.Float64, "remaining_usd": pl.Float64}
+    if ledger.height == 0 or "cost_nano" not in ledger.columns:
+        return pl.DataFrame(schema=schema)
+    out = (ledger.group_by("tick").agg(usd(ledger).sum()).sort("tick")
+           .with_columns(pl.col("usd").cum_sum().alias("cumulative_usd")))
+    rem = (float(budget_usd) - pl.col("cumulative_usd")) if budget_usd is not None else pl.lit(None, pl.Float64)
+    return out.with_columns(rem.alias("remaining_usd")).select(list(schema)).cast(schema)
+
+
+def spend_by(ledger: pl.DataFrame, key: str) -> pl.DataFrame:
+    """Attempts, ok calls, tokens and USD grouped by a ledger column (agent, phase, purpose, model)."""
+    schema = {key: pl.Utf8, "attempts": pl.Int64, "ok_calls": pl.Int64, "tokens": pl.Int64, "usd": pl.Float64}
+    if ledger.height == 0 or key not in ledger.columns:
+        return pl.DataFrame(schema=schema)
+    return (ledger.group_by(key).agg(
+        pl.len().cast(pl.Int64).alias("attempts"),
+        (pl.col("outcome") == "ok").sum().cast(pl.Int64).alias("ok_calls"),
+        (pl.col("tokens_in") + pl.col("tokens_out")).sum().cast(pl.Int64).alias("tokens"),
+        usd(ledger).sum()).sort(["usd", key], descending=[True, False])
+        .with_columns(pl.col(key).cast(pl.Utf8)))
+
+
+def outcome_counts(ledger: pl.DataFrame) -> dict[str, int]:
+    """Denied, fallback, failed and invalid attempts: what the budget or the provider refused."""
+    if ledger.height == 0 or "outcome" not in ledger.columns:
+        return {"ok": 0, "denied": 0, "fallback": 0, "failed": 0, "invalid": 0}
+    oc = ledger["outcome"]
+    return {"ok": int((oc == "ok").sum()), "denied": int((oc == "denied").sum()),
+            "fallback": int((oc == "fallback").sum()), "failed": int(oc.is_in(FAILED_OUTCOMES).sum()),
+            "invalid": int((oc == "invalid_output").sum())}
+
+
+def run_usd(summary: dict[str, Any]) -> float:
+    try:
+        return float((summary.get("llm") or {}).get("usd") or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def per_dollar(value: float | None, usd_spent: float) -> float | None:
+    """value / USD; None when nothing was spent (scripted runs) or the value is missing."""
+    if value is None or usd_spent <= 0:
+        return None
+    return float(value) / usd_spent
+
+
+def usd_per_faithful_win(summaries: Sequence[dict[str, Any]]) -> float | None:
+    """Cost of pass over traitors runs: total USD of all selected games / faithful wins."""
+    from environments.traitors.metrics import usd_per_faithful_win as f
+
+    games = [{"winner": (s.get("outcome") or {}).get("winner"), "usd": run_usd(s)}
+             for s in summaries if s.get("env") == "traitors"]
+    return f(games) if games else None
+
+
+WELFARE_KEYS = ("utilitarian_welfare", "welfare", "swf", "social_welfare")
+SURPLUS_KEYS = ("realised_surplus", "surplus", "total_surplus")
+
+
+def pick_value(run: Run, keys: Sequence[str]) -> float | None:
+    """First of ``keys`` found in the outcome, else the mean of that metrics column."""
+    out = run.summary.get("outcome") or {}
+    for k in keys:
+        v = out.get(k)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+    for k in keys:
+        if k in run.metrics.columns and run.metrics[k].dtype.is_numeric() and run.metrics[k].drop_nulls().len():
+            return float(run.metrics[k].drop_nulls().mean())
+    return None
+
+
+def comparison_table(runs: Sequence[Run]) -> pl.DataFrame:
+    """Side by side: one row per selected run with spend, counts and value per dollar."""
+    rows = []
+    for r in runs:
+        c = outcome_counts(r.ledger)
+        u = run_usd(r.summary)
+        w, s = pick_value(r, WELFARE_KEYS), pick_value(r, SURPLUS_KEYS)
+        rows.append({"run": r.label, "env": r.env, "status": str(r.summary.get("status")),
+                     "ticks": int(r.summary.get("ticks") or 0), "usd": u,
+                     "budget_usd": r.summary.get("budget_usd"), "ok": c["ok"], "denied": c["denied"],
+                     "fallback": c["fallback"], "failed": c["failed"],
+                     "winner": str((r.summary.get("outcome") or {}).get("winner", "")),
+                     "welfare_per_usd": per_dollar(w, u), "surplus_per_usd": per_dollar(s, u)})
+    schema = {"run": pl.Utf8, "env": pl.Utf8, "status": pl.Utf8, "ticks": pl.Int64, "usd": pl.Float64,
+              "budget_usd": pl.Float64, "ok": pl.Int64, "denied": pl.Int64, "fallback": pl.Int64,
+              "failed": pl.Int64, "winner": pl.Utf8, "welfare_per_usd": pl.Float64, "surplus_per_usd": pl.Float64}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+# ----- traitors ------------------------------------------------------------------------
+
+
+def trust_points(events: pl.DataFrame) -> pl.DataFrame:
+    """tick, i (rater), j (rated), trust (points of 10), p (P(traitor)) from every belief event."""
+    from environments.traitors.metrics import beliefs_frame
+
+    if events.height == 0:
+        return pl.DataFrame(schema={"tick": pl.Int64, "i": pl.Utf8, "j": pl.Utf8, "trust": pl.Float64,
+                                    "p": pl.Float64, "i_role": pl.Utf8, "j_role": pl.Utf8})
+    b = beliefs_frame(events, include_invalid=True)
+    return b.select("tick", "i", "j", "trust", "p", "i_role", "j_role")
+
+
+def read_trust_graph(path: Path, tick: int) -> nx.DiGraph | None:
+    f = path / "trust" / f"trust_round_{tick}.graphml"
+    if not f.exists():
+        return None
+    try:
+        return nx.read_graphml(f)
+    except Exception:  # noqa: BLE001 - a damaged artifact just hides the graph
+        return None
+
+
+def trust_graph_rounds(path: Path) -> list[int]:
+    out = []
+    for f in (path / "trust").glob("trust_round_*.graphml"):
+        try:
+            out.append(int(f.stem.rsplit("_", 1)[1]))
+        except ValueError:
+            continue
+    return sorted(out)
+
+
+def graph_layout(G: nx.DiGraph, seed: int = 0, min_weight: float = 0.0) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Node positions (spring layout, seeded) and edge segments for drawing with Altair."""
+    pos = nx.spring_layout(G, seed=seed, weight="weight") if G.number_of_nodes() else {}
+    nodes = pl.DataFrame([{"pid": str(n), "x": float(pos[n][0]), "y": float(pos[n][1]),
+                           "role": str(G.nodes[n].get("role", "unknown"))} for n in G.nodes],
+                         schema={"pid": pl.Utf8, "x": pl.Float64, "y": pl.Float64, "role": pl.Utf8}, orient="row")
+    edges = [{"source": str(u), "target": str(v), "weight": float(d.get("weight", 0.0)),
+              "x": float(pos[u][0]), "y": float(pos[u][1]), "x2": float(pos[v][0]), "y2": float(pos[v][1])}
+             for u, v, d in G.edges(data=True) if float(d.get("weight", 0.0)) > min_weight]
+    eschema = {"source": pl.Utf8, "target": pl.Utf8, "weight": pl.Float64, "x": pl.Float64, "y": pl.Float64,
+               "x2": pl.Float64, "y2": pl.Float64}
+    return nodes, pl.DataFrame(edges, schema=eschema, orient="row")
+
+
+def calibration_bins(p: Sequence[float], y: Sequence[int], bins: int = 10) -> pl.DataFrame:
+    """Reliability diagram data: per equal-width bin, mean forecast, observed frequency and count."""
+    df = pl.DataFrame({"p": [float(x) for x in p], "y": [int(v) for v in y]},
+                      schema={"p": pl.Float64, "y": pl.Int64})
+    schema = {"bin": pl.Int64, "mean_p": pl.Float64, "observed": pl.Float64, "n": pl.Int64}
+    if df.height == 0:
+        return pl.DataFrame(schema=schema)
+    return (df.with_columns((pl.col("p") * bins).floor().clip(0, bins - 1).cast(pl.Int64).alias("bin"))
+            .group_by("bin").agg(pl.col("p").mean().alias("mean_p"), pl.col("y").cast(pl.Float64).mean().alias("observed"),
+                                 pl.len().cast(pl.Int64).alias("n"))
+            .sort("bin").select(list(schema)))
+
+
+def belief_calibration(events: pl.DataFrame, bins: int = 10) -> pl.DataFrame:
+    """Calibration of faithful players' P(traitor) against true roles."""
+    t = trust_points(events).filter((pl.col("i_role") == "faithful") & pl.col("p").is_not_null())
+    return calibration_bins(t["p"].to_list(), (t["j_role"] == "traitor").cast(pl.Int64).to_list(), bins)
+
+
+def vote_flows(events: pl.DataFrame, kind: str = "banish") -> pl.DataFrame:
+    """tick, voter, target, voter_role, target_role for one vote kind."""
+    from environments.traitors.metrics import votes_frame
+
+    v = votes_frame(events)
+    return v.filter(pl.col("vote_kind") == kind).select("tick", "voter", "target", "voter_role", "target_role")
+
+
+def traitors_round_table(run: Run) -> pl.DataFrame:
+    """Per-round metrics: the stored round_metrics.parquet, else recomputed from events."""
+    if run.round_metrics is not None and run.round_metrics.height:
+        return run.round_metrics
+    from environments.traitors.metrics import round_metrics
+
+    return round_metrics(run.events) if run.events.height else pl.DataFrame()
+
+
+def player_roles(events: pl.DataFrame) -> dict[str, str]:
+    from environments.traitors.metrics import roles
+
+    return roles(events) if events.height else {}
+
+
+TRANSCRIPT_KINDS = ("announcement", "speech", "vote", "vote_result", "elimination", "recruit", "game_end",
+                    "role", "team_reveal")
+
+
+def transcript(events: pl.DataFrame, view: str, roles: dict[str, str]) -> pl.DataFrame:
+    """Story events as ``view`` could see them: 'public', 'traitors' (the team) or a player id.
+
+    Uses the same visibility filter that fills agents' memories, so the page can
+    never show a viewer something the game would have hidden from them.
+    """
+    if view == "public":
+        seen = filter_visible(events, viewer="", teams=())
+    elif view == "traitors":
+        seen = filter_visible(events, viewer="", teams=("traitors",))
+    else:
+        teams = ("traitors",) if roles.get(view) == "traitor" else ()
+        seen = filter_visible(events, viewer=view, teams=teams)
+    return (seen.filter(pl.col("kind").is_in(TRANSCRIPT_KINDS))
+            .with_columns(pl.col("payload").map_elements(_say, return_dtype=pl.Utf8).alias("text"))
+            .select("seq", "tick", "phase", "actor", "kind", "visibility", "text"))
+
+
+def _say(payload: str) -> str:
+    """One readable line for a transcript payload."""
+    try:
+        d = json.loads(payload)
+    except ValueError:
+        return payload
+    if "text" in d:
+        return str(d["text"])
+    if "voter" in d:
+        return f"{d['voter']} votes to {d.get('vote_kind', '')} {d.get('target')}"
+    if "counts" in d:
+        return f"{d.get('vote_kind', '')} result: {d.get('target')} (counts {d['counts']})"
+    if "how" in d:
+        return f"{d.get('pid')} {d['how']}ed; role {d.get('revealed_role') or 'hidden'}"
+    if "winner" in d:
+        return f"game over: {d['winner']} win after {d.get('rounds')} rounds"
+    if "role" in d:
+        return f"{d.get('pid')} is {d['role']}"
+    if "traitors" in d:
+        return f"traitors: {', '.join(d['traitors'])}"
+    return json.dumps(d, sort_keys=True)
+
+
+# ----- generic metrics -----------------------------------------------------------------
+
+
+def numeric_columns(df: pl.DataFrame, wanted: Sequence[str] = ()) -> list[str]:
+    """Wanted numeric columns that exist (all numeric ones except tick when none are wanted)."""
+    num = [c for c in df.columns if c != "tick" and df[c].dtype.is_numeric()]
+    return [c for c in wanted if c in num] if wanted else num
+
+
+def long_metrics(df: pl.DataFrame, cols: Sequence[str]) -> pl.DataFrame:
+    """tick, metric, value: the shape Altair wants for several lines on one chart."""
+    cols = [c for c in cols if c in df.columns]
+    if not cols or "tick" not in df.columns:
+        return pl.DataFrame(schema={"tick": pl.Int64, "metric": pl.Utf8, "value": pl.Float64})
+    return (df.select("tick", *[pl.col(c).cast(pl.Float64) for c in cols])
+            .unpivot(index="tick", variable_name="metric", value_name="value").drop_nulls("value"))
+
+
+# ----- selection shared between pages ----------------------------------------------------
+
+SELECTION_KEY = "selection"
+
+
+def selection(state: Any, root: Path | str, env: str | None = None) -> list[str]:
+    """Selected runs (relative paths) from the session state; all runs when nothing is selected.
+
+    ``env`` narrows to one environment by path or summary, so each env page picks its own runs.
+    """
+    all_runs = [relative(root, p) for p in list_runs(root)]
+    chosen = [r for r in (state.get(SELECTION_KEY) or []) if r in all_runs] or all_runs
+    if env is None:
+        return chosen
+    out = []
+    for r in chosen:
+        s = read_summary(Path(root) / r)
+        if isinstance(s, dict) and s.get("env") == env:
+            out.append(r)
+    return out

@@ -1,0 +1,84 @@
+"""Trust (Traitors): who trusts whom, how well beliefs track roles, votes, and the transcript by viewer."""
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from dashboards import charts, data
+
+st.title("Trust (Traitors)")
+root = data.runs_root()
+paths = data.selection(st.session_state, root, env="traitors")
+if not paths:
+    st.info("No traitors runs selected or found. Produce one with "
+            "`agora run llm=scripted run.dir=<root>/traitors/s1 seed=1`.")
+    st.stop()
+run = data.load_run(root, st.selectbox("run", paths, key="trust_run"))
+if isinstance(run, data.Notice):
+    st.warning(run.message)
+    st.stop()
+for w in run.warnings:
+    st.info(w)
+ev = run.events
+if ev.height == 0:
+    st.info("This run has no events yet.")
+    st.stop()
+
+reveal = st.toggle("reveal roles", value=False, key="reveal_roles",
+                   help="colour players by their true role (spoilers: the game hides them)")
+points = data.trust_points(ev)
+rounds = sorted(points["tick"].unique().to_list())
+
+# ---- trust matrix and graph ------------------------------------------------------------
+st.subheader("Trust per round")
+if not rounds:
+    st.info("No belief probes in this run (env.belief_probe=false): no trust data.")
+else:
+    k = st.select_slider("round", rounds, value=rounds[-1], key="trust_round") if len(rounds) > 1 else rounds[0]
+    mat = points.filter(pl.col("tick") == k)
+    c1, c2 = st.columns(2)
+    c1.altair_chart(charts.heatmap(mat, "j", "i", "trust", f"Trust matrix, round {k}", "trusted player (j)",
+                                   "rater (i)", "trust (points of 10)"), width="stretch")
+    G = data.read_trust_graph(run.path, k)
+    if G is None:
+        c2.info("No trust GraphML for this round (written when the run finishes).")
+    else:
+        nodes, edges = data.graph_layout(G, seed=int(run.summary.get("seed") or 0), min_weight=0.0)
+        c2.altair_chart(charts.trust_graph(nodes, edges, f"Trust graph, round {k} (GraphML)", reveal),
+                        width="stretch")
+
+# ---- calibration and round metrics -------------------------------------------------------
+st.subheader("Beliefs and suspicion")
+c1, c2 = st.columns(2)
+cal = data.belief_calibration(ev)
+if cal.height:
+    c1.altair_chart(charts.calibration(cal), width="stretch")
+else:
+    c1.info("No faithful belief probes to calibrate.")
+rm = data.traitors_round_table(run)
+if charts.present(rm, ["tick", "suspicion_gap"]):
+    c2.altair_chart(charts.line(rm.drop_nulls("suspicion_gap"), "tick", "suspicion_gap",
+                                "Suspicion gap over rounds", "round",
+                                "mean P(traitor | traitor) - P(traitor | faithful) (probability)"),
+                    width="stretch")
+else:
+    c2.info("No suspicion gap (needs belief probes).")
+
+# ---- votes -------------------------------------------------------------------------------
+st.subheader("Vote flows")
+votes = data.vote_flows(ev, "banish")
+if votes.height:
+    st.altair_chart(charts.vote_flows(votes, "Banishment votes per round", reveal), width="content")
+else:
+    st.info("No banishment votes yet.")
+
+# ---- transcript --------------------------------------------------------------------------
+st.subheader("Transcript")
+roles = data.player_roles(ev)
+views = ["public", "traitors", *sorted(roles, key=lambda p: (len(p), p))]
+view = st.selectbox("view as", views, key="view_as",
+                    format_func=lambda v: {"public": "public (what everyone sees)",
+                                           "traitors": "traitors team"}.get(v, f"player {v}"))
+tr = data.transcript(ev, view, roles)
+st.caption(f"{tr.height} events visible to {view}")
+st.dataframe(tr, hide_index=True, width="stretch")

@@ -77,7 +77,7 @@ class MarketConfig(BaseModel):
     mean_reversion: float = Field(0.1, ge=0, le=1)
     value_noise_pct: float = Field(3.0, ge=0, le=50)
     dividend_every: int = Field(5, ge=0)
-    dividend_pct: float = Field(0.5, ge=0, le=100)
+    dividend_pct: float = Field(2.0, ge=0, le=100)
     shock_tick: Optional[int] = Field(5, ge=1)
     shock_size: float = Field(-10.0, gt=-100, le=1000)
     event_window: int = Field(5, ge=1)
@@ -114,12 +114,15 @@ def memorable(row: Any, aid: str) -> bool:
 class TraderMemory(MemoryStream):
     """A memory stream that only stores what `memorable` keeps."""
 
-    def __init__(self, aid: str, **kw: Any) -> None:
+    def __init__(self, aid: str, enabled: bool = True, **kw: Any) -> None:
         super().__init__(**kw)
         self.aid = aid
+        self.enabled = enabled
 
     def observe_events(self, events_rows, viewer_id, viewer_teams=(), importance=None,
                        default_importance: float = DEFAULT_IMPORTANCE) -> list[int]:
+        if not self.enabled:
+            return []
         rows = [r for r in events_rows if memorable(r, viewer_id)]
         return super().observe_events(rows, viewer_id, viewer_teams, importance, default_importance)
 
@@ -137,7 +140,9 @@ class Trader(Player):
 
     def __init__(self, model, aid, persona, role, memory_cfg):
         super().__init__(model, aid, persona, role, (), "default", memory_cfg)
-        self.memory = TraderMemory(aid, embedder=self.memory.embedder, config=self.memory.config)
+        # Scripted policies never read memory, so a scripted run skips storing (and embedding) it.
+        enabled = (model.llm_cfg or {}).get("provider", "scripted") != "scripted"
+        self.memory = TraderMemory(aid, enabled, embedder=self.memory.embedder, config=self.memory.config)
 
     def role_text(self) -> str:
         env: MarketEnv = self.model
@@ -226,8 +231,6 @@ class MarketEnv(Environment):
             if not 1 <= lo <= hi:
                 return f"env.{key}={[lo, hi]}: need 1 <= low <= high"
         if e["setup"] == "asset":
-            if e.get("shock_tick") is not None and e["shock_tick"] > e["ticks"]:
-                return f"env.shock_tick={e['shock_tick']}: must be at most env.ticks={e['ticks']} (or null)"
             if e["fundamental_start"] >= e["max_price"]:
                 return (f"env.fundamental_start={e['fundamental_start']}: must be below "
                         f"env.max_price={e['max_price']}")

@@ -226,9 +226,8 @@ class TraitorsEnv(Environment):
             rng = self.rng_for("vote", kind, self.tick, a.aid)
             if a.role == "traitor" and bloc_target and self.cfg.traitor_policy == "bloc":
                 t = bloc_target if bloc_target in targets else bl.random_vote(a.aid, targets, rng)
-            elif a.role == "traitor":
-                faithful = [x for x in targets if self.by_id[x].role != "traitor"] or targets
-                t = bl.random_vote(a.aid, faithful, rng)
+            elif a.role == "traitor":  # traitor_policy=random: uniform over all valid targets
+                t = bl.random_vote(a.aid, targets, rng)
             elif self.cfg.faithful_policy == "random":
                 t = bl.random_vote(a.aid, targets, rng)
             elif self.cfg.faithful_policy == "majority":

@@ -75,8 +75,9 @@ def test_page_screenshot(server, page, tmp_path):
            "--virtual-time-budget=8000", f"--screenshot={png}", "--window-size=1280,900", f"{server}/{page}"]
     subprocess.run(cmd, check=False, timeout=120, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert png.exists(), f"no screenshot for /{page}"
-    assert png.stat().st_size > 10_000, f"/{page} screenshot is nearly empty ({png.stat().st_size} bytes)"
     keep = os.environ.get("AGORA_SCREENSHOTS")
     if keep:  # look at them by hand: AGORA_SCREENSHOTS=/tmp/shots pytest -m slow tests/dashboards
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(png, Path(keep) / f"{page}.png")
+
+    assert png.stat().st_size > 10_000, f"/{page} screenshot is nearly empty ({png.stat().st_size} bytes)"

@@ -32,6 +32,15 @@ from sim.engine import BudgetExhausted, Services
 from sim.inference.client import ActResult
 from sim.rundir import RunDir, atomic_write_bytes
 
+from streamlit.runtime.pages_manager import PagesManager
+
+if PagesManager.uses_pages_directory:
+    # Opened at /<page> on a fresh server, Streamlit's legacy pages/ folder mode ran
+    # this file without app.py; switch that mode off and rerun so app.py's
+    # st.navigation routes the same URL (titles, layout, shared sidebar).
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
 ENVS = ("traitors", "taxation", "market")
 SPEECH_PURPOSES = ("speak", "react", "conclave")
 VOTE_PURPOSES = ("vote", "murder")

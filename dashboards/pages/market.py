@@ -5,6 +5,15 @@ import streamlit as st
 
 from dashboards import charts, data
 
+from streamlit.runtime.pages_manager import PagesManager
+
+if PagesManager.uses_pages_directory:
+    # Opened at /<page> on a fresh server, Streamlit's legacy pages/ folder mode ran
+    # this file without app.py; switch that mode off and rerun so app.py's
+    # st.navigation routes the same URL (titles, layout, shared sidebar).
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
 GROUPS = (
     ("Prices", "price (currency units)", ("last_price", "mid", "best_bid", "best_ask", "fundamental", "vwap")),
     ("Spread", "spread (currency units)", ("spread",)),

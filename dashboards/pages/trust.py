@@ -6,6 +6,15 @@ import streamlit as st
 
 from dashboards import charts, data
 
+from streamlit.runtime.pages_manager import PagesManager
+
+if PagesManager.uses_pages_directory:
+    # Opened at /<page> on a fresh server, Streamlit's legacy pages/ folder mode ran
+    # this file without app.py; switch that mode off and rerun so app.py's
+    # st.navigation routes the same URL (titles, layout, shared sidebar).
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
 st.title("Trust (Traitors)")
 root = data.runs_root()
 paths = data.selection(st.session_state, root, env="traitors")

@@ -6,6 +6,15 @@ import streamlit as st
 
 from dashboards import charts, data
 
+from streamlit.runtime.pages_manager import PagesManager
+
+if PagesManager.uses_pages_directory:
+    # Opened at /<page> on a fresh server, Streamlit's legacy pages/ folder mode ran
+    # this file without app.py; switch that mode off and rerun so app.py's
+    # st.navigation routes the same URL (titles, layout, shared sidebar).
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
 # Groups of taxation metrics that share a unit, so each chart has one honest y axis.
 GROUPS = (
     ("Productivity, revenue and transfers", "coin per period",

@@ -39,8 +39,21 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
         raise ConfigError(_explain(e, overrides)) from None
     finally:
         GlobalHydra.instance().clear()
+    apply_aliases(cfg)
     validate(cfg)
     return cfg
+
+
+def apply_aliases(cfg: DictConfig) -> None:
+    """Top-level shorthands: ``planner=saez`` means ``env.planner=saez`` (taxation)."""
+    planner = cfg.get("planner")
+    if planner is not None:
+        if cfg.env.get("name") != "taxation":
+            raise ConfigError(f"planner={planner}: only env=taxation has a planner")
+        from omegaconf import open_dict
+
+        with open_dict(cfg):
+            cfg.env.planner = planner
 
 
 def _explain(e: Exception, overrides: list[str]) -> str:
@@ -53,7 +66,7 @@ def _explain(e: Exception, overrides: list[str]) -> str:
     if m:
         key = m.group(1)
         parent = key.rsplit(".", 1)[0] if "." in key else ""
-        allowed = _keys_under(parent)
+        allowed = _keys_under(parent, overrides)
         return f"unknown key '{key}'" + (f"; keys under '{parent}': {', '.join(allowed)}" if allowed else "") + \
             " (use +key=value to add a new key)"
     m = re.search(r"Error parsing override '([^']+)'", msg)
@@ -63,7 +76,19 @@ def _explain(e: Exception, overrides: list[str]) -> str:
     return f"bad config: {first}"
 
 
-def _keys_under(parent: str) -> list[str]:
+def _chosen(group: str, overrides: list[str]) -> str | None:
+    for o in overrides:
+        k, _, v = o.partition("=")
+        if k.lstrip("+~") == group:
+            return v
+    base = OmegaConf.load(CONF_DIR / "config.yaml")
+    for d in base.get("defaults", []):
+        if isinstance(d, DictConfig) and group in d:
+            return d[group]
+    return None
+
+
+def _keys_under(parent: str, overrides: list[str] = ()) -> list[str]:
     try:
         base = OmegaConf.load(CONF_DIR / "config.yaml")
         node = OmegaConf.select(base, parent) if parent else base
@@ -71,7 +96,9 @@ def _keys_under(parent: str) -> list[str]:
             group = parent.split(".")[0]
             if (CONF_DIR / group).is_dir():
                 keys: set[str] = set()
-                for f in (CONF_DIR / group).glob("*.yaml"):
+                chosen = _chosen(group, list(overrides))
+                files = [CONF_DIR / group / f"{chosen}.yaml"] if chosen else list((CONF_DIR / group).glob("*.yaml"))
+                for f in files:
                     sub = OmegaConf.load(f)
                     rest = parent.split(".")[1:]
                     sub = OmegaConf.select(sub, ".".join(rest)) if rest else sub

@@ -12,6 +12,9 @@ def hydra_main(cfg: DictConfig) -> float | None:
     from sim.config import to_dict, validate
     from sim.runner import run_config
 
+    from sim.config import apply_aliases
+
+    apply_aliases(cfg)
     validate(cfg)
     d = to_dict(cfg)
     if d["run"].get("dir") == "auto":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from typing import Any, Literal, Optional
 
 import numpy as np
@@ -458,6 +459,11 @@ class MarketEnv(Environment):
             return zi_u(obs, rng)
         if a.policy == "momentum":
             return momentum(obs, rng, window=self.cfg.momentum_window, qty=qty)
+        if obs.best_bid is not None or obs.best_ask is not None:
+            # Quotes are the live price; the last trade (maybe from before news) is only a
+            # reference for an empty book. Otherwise a stale last price makes every value
+            # trader a buyer after good news (the policy checks "cheap" first) and none sells.
+            obs = replace(obs, last_price=None)
         return fundamental(obs, rng, margin=self.cfg.fundamental_margin, qty=qty)
 
     def _fallback(self, a: Trader, view: TraderView, cls):

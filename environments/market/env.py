@@ -61,7 +61,7 @@ class MarketConfig(BaseModel):
     trader_policy: Literal["zic", "ziu", "momentum", "fundamental", "mix"] = "mix"
     max_price: int = Field(200, ge=2, le=10**7)
     max_qty: int = Field(5, ge=1, le=10_000)
-    order_ttl: int = Field(5, ge=1)
+    order_ttl: int = Field(3, ge=1)
     replace_quotes: bool = True
     book_levels: int = Field(3, ge=1, le=50)
     recent_trades: int = Field(5, ge=0, le=100)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, create_model
 
 
 def hours_menu(hours_cap: int, step: int) -> list[int]:
@@ -37,10 +37,13 @@ def bracket_field(k: int) -> str:
 
 
 def proposal_model(n_brackets: int, grid_pct: list[int]) -> type[BaseModel]:
-    """The planner's proposal: one absolute marginal rate (percent) per bracket, plus a short reason."""
+    """The planner's proposal: one absolute marginal rate (percent) per bracket.
+
+    No free-text reason field: small models spend their token cap on it and get cut off.
+    """
     lit = Literal[tuple(grid_pct)]  # type: ignore[valid-type]
     fields = {bracket_field(k): (lit, ...) for k in range(1, n_brackets + 1)}
-    return create_model("TaxProposal", **fields, reason=(str, Field("", max_length=200)))
+    return create_model("TaxProposal", **fields)
 
 
 def proposal_rates(action: BaseModel, n_brackets: int) -> list[float]:

@@ -9,6 +9,7 @@ policy -> labor -> tax. See docs/taxation.md.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any, Literal, Optional
 
 import numpy as np
@@ -87,7 +88,7 @@ class TaxationConfig(BaseModel):
     saez_bins: int = Field(100, ge=1)
     saez_top_cutoff: Optional[float] = Field(None, gt=0)
     saez_fixed_elasticity: Optional[float] = Field(None, ge=0)
-    planner_tokens: int = Field(160, ge=16, le=4096)
+    planner_tokens: int = Field(96, ge=16, le=4096)
     worker_tokens: int = Field(24, ge=8, le=1024)
     history_shown: int = Field(5, ge=0, le=100)
 
@@ -317,8 +318,10 @@ class TaxationEnv(Environment):
         if self.grid_result is None:  # skills and utility are fixed, so one search serves every period
             P = self.cfg.period_ticks
             tick_cut = per_tick(self.schedule, P).cutoffs
-            self.grid_result = grid_search(self.skills, tick_cut, self.cfg.grid_rates, self.cfg.swf, self.params,
-                                           float(self.cfg.hours_cap), self._hours_options())
+            res = grid_search(self.skills, tick_cut, self.cfg.grid_rates, self.cfg.swf, self.params,
+                              float(self.cfg.hours_cap), self._hours_options())
+            # keep only what later periods need: the full (m, B) table would bloat every checkpoint
+            self.grid_result = replace(res, rates=res.rates[:0], welfare_all=res.welfare_all[:0])
         self.planner_source = "grid"
         return self.schedule.with_rates(self.grid_result.schedule.rates)
 
@@ -329,7 +332,7 @@ class TaxationEnv(Environment):
 
         def keep():  # fallback: no change (the LLM Economist's DELTA = 0)
             pct = [min(grid, key=lambda g: abs(g - r * 100)) for r in current.rates]
-            return cls.model_validate({f"bracket_{k}_pct": v for k, v in enumerate(pct, start=1)} | {"reason": "keep"})
+            return cls.model_validate({f"bracket_{k}_pct": v for k, v in enumerate(pct, start=1)})
 
         r = self.act(ActRequest(self.planner_agent, "set_rates", cls, self._planner_observation(), keep,
                                 max_tokens=self.cfg.planner_tokens))

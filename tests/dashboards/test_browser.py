@@ -57,10 +57,12 @@ def server(tmp_path_factory):
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc)
-        # One unasserted load first: the first script run pays for importing polars,
-        # altair and the engine in real time, which Chromium's virtual clock does not wait for.
+        # One unasserted load of each page first: a page's first run pays for importing
+        # polars, altair, networkx and the engine in real time, which Chromium's virtual
+        # clock does not wait for, so a cold page would be captured before it draws.
         warm = tmp_path_factory.mktemp("warmup")
-        _screenshot(f"http://127.0.0.1:{port}/", warm / "page.png", warm / "profile")
+        for page in ("", *PAGES):
+            _screenshot(f"http://127.0.0.1:{port}/{page}", warm / "page.png", warm / "profile")
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -80,7 +82,13 @@ def _screenshot(url: str, png: Path, profile: Path) -> None:
 @pytest.mark.parametrize("page", PAGES)
 def test_page_screenshot(server, page, tmp_path):
     png = tmp_path / "page.png"
-    _screenshot(f"{server}/{page}", png, tmp_path / "profile")
+    # Chromium's virtual clock can run out before the websocket delivers the page on a
+    # busy machine (a grey skeleton, ~7 KB); a bounded retry separates that from a page
+    # that never draws, which still fails after the last attempt.
+    for attempt in range(3):
+        _screenshot(f"{server}/{page}", png, tmp_path / f"profile{attempt}")
+        if png.exists() and png.stat().st_size > 10_000:
+            break
     assert png.exists(), f"no screenshot for /{page}"
     keep = os.environ.get("AGORA_SCREENSHOTS")
     if keep:  # look at them by hand: AGORA_SCREENSHOTS=/tmp/shots pytest -m slow tests/dashboards

@@ -120,7 +120,7 @@ def test_non_retryable_error_is_not_retried_and_act_falls_back(srv):
 
 def test_timeout_is_a_ledger_row_then_retried(srv):
     srv.script(["timeout", "ok"])
-    client = build_client(_llm(srv.base_url, timeout_s=0.2, schema_mode="none"), {}, Ledger(), None)
+    client = build_client(_llm(srv.base_url, timeout_s=1.0, schema_mode="none"), {}, Ledger(), None)
     resp = _run(client, lambda: client.complete(_req()))
     assert resp.text.startswith("Loopback reply")
     assert [o for (o,) in _rows(client, "outcome")] == ["timeout", "ok"]

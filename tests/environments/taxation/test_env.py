@@ -157,7 +157,8 @@ def test_action_models_restrict_choices():
 @pytest.mark.slow
 def test_llm_planner_with_embedded_model():
     r = sim.run(["env=taxation", "llm=local", "run.dir=null", "env.n_workers=2", "env.ticks=1",
-                 "env.planner=llm", "agent.reflection.enabled=false"])
+                 "env.planner=llm", "agent.reflection.enabled=false", "env.cutoffs=[0,5000]",
+                 "env.worker_tokens=16"])
     assert r.status == "completed"
     led = r.ledger
     assert led["tokens_in"].sum() > 0 and led["cost_nano"].sum() > 0

@@ -1,0 +1,108 @@
+"""Engine throughput with scripted agents: agent-steps per second, and engine+client cost per decision.
+
+    python benchmarks/engine_overhead.py            # traitors 60 players, taxation/market 1000 agents
+    python benchmarks/engine_overhead.py --quick    # traitors 20 players, taxation/market 100 agents, 3 ticks
+
+An agent-step is one decision taken: a ledger row with outcome ok (the scripted provider
+writes one per decision). Engine+client overhead per decision is the run's wall time per
+decision divided by the time of calling the scripted provider directly.
+Traitors caps env.n_players at 60 in its config, so 100/1000-player traitors runs are not
+possible; the large-population figures come from taxation and market. An environment that
+fails to import or run is skipped with a printed note.
+Figures are printed last as ``name: value`` lines.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a plain script
+
+from pydantic import BaseModel  # noqa: E402
+
+import sim  # noqa: E402
+from sim.inference.providers.scripted import ScriptedProvider  # noqa: E402
+from sim.inference.types import ChatRequest  # noqa: E402
+
+COMMON = ["llm=scripted", "run.dir=null", "seed=1", "agent.reflection.enabled=false", "run.checkpoint=false"]
+
+
+class _Vote(BaseModel):
+    target: str
+
+
+def scenarios(quick: bool) -> list[tuple[str, list[str]]]:
+    """(label, overrides) per environment run."""
+    if quick:
+        return [("traitors_20", ["env=traitors", "env.n_players=20", "env.n_traitors=3", "env.max_rounds=3",
+                                 "env.belief_probe=false", "env.discussion_passes=0"]),
+                ("taxation_100", ["env=taxation", "env.n_workers=100", "env.ticks=3"]),
+                ("market_100", ["env=market", "env.n_traders=100", "env.ticks=3"])]
+    return [("traitors_60", ["env=traitors", "env.n_players=60", "env.n_traitors=6",
+                             "env.belief_probe=false", "env.discussion_passes=0"]),
+            ("taxation_100", ["env=taxation", "env.n_workers=100"]),
+            ("taxation_1000", ["env=taxation", "env.n_workers=1000"]),
+            ("market_100", ["env=market", "env.n_traders=100"]),
+            ("market_1000", ["env=market", "env.n_traders=1000"])]
+
+
+def agent_steps(ledger) -> int:
+    """Decisions taken: ledger rows whose outcome is ok."""
+    if ledger is None or ledger.height == 0 or "outcome" not in ledger.columns:
+        return 0
+    return int((ledger["outcome"] == "ok").sum())
+
+
+def direct_provider_us(n: int) -> float:
+    """Microseconds per call of the scripted provider alone (the floor the stack adds to)."""
+    prov = ScriptedProvider()
+    req = ChatRequest(messages=(("user", "vote"),), model="scripted", scripted=lambda: _Vote(target="p1"))
+
+    async def go() -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await prov.complete(req)
+        return time.perf_counter() - t0
+
+    with asyncio.Runner() as r:
+        return r.run(go()) / n * 1e6
+
+
+def run_one(overrides: list[str]) -> dict[str, float]:
+    res = sim.run(overrides + COMMON, progress=False)
+    wall = float(res.summary.get("wall_s") or 0.0)
+    steps = agent_steps(res.ledger)
+    return {"wall_s": wall, "ticks": float(res.summary.get("ticks") or 0), "agent_steps": float(steps),
+            "agent_steps_per_s": steps / wall if wall > 0 else float("nan"),
+            "us_per_agent_step": wall / steps * 1e6 if steps else float("nan")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args(argv)
+    direct = direct_provider_us(2000)
+    figs: dict[str, float] = {"direct_scripted_provider_us_per_call": direct}
+    for label, ov in scenarios(a.quick):
+        try:
+            out = run_one(ov)
+        except Exception as e:  # envs are still being written; a broken one must not hide the rest
+            print(f"note: {label} skipped: {type(e).__name__}: {str(e)[:200]}")
+            continue
+        if not out["agent_steps"]:
+            print(f"note: {label} took no metered decisions (scripted agents bypass the client?)")
+        for k, v in out.items():
+            figs[f"{label}_{k}"] = v
+        if out["agent_steps"]:
+            figs[f"{label}_engine_over_direct_ratio"] = out["us_per_agent_step"] / direct
+    print("# engine_overhead (scripted agents; wall_s from summary.json)")
+    for k, v in figs.items():
+        print(f"{k}: {v:.4g}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,7 @@
 """Engine throughput with scripted agents: agent-steps per second, and engine+client cost per decision.
 
     python benchmarks/engine_overhead.py            # traitors 60 players, taxation/market 1000 agents
-    python benchmarks/engine_overhead.py --quick    # traitors 20 players, taxation/market 100 agents, 3 ticks
+    python benchmarks/engine_overhead.py --quick    # traitors 12 players x 2 rounds; taxation, market 100 x 3
 
 An agent-step is one decision taken: a ledger row with outcome ok (the scripted provider
 writes one per decision). Engine+client overhead per decision is the run's wall time per
@@ -37,7 +37,7 @@ class _Vote(BaseModel):
 def scenarios(quick: bool) -> list[tuple[str, list[str]]]:
     """(label, overrides) per environment run."""
     if quick:
-        return [("traitors_20", ["env=traitors", "env.n_players=20", "env.n_traitors=3", "env.max_rounds=3",
+        return [("traitors_12", ["env=traitors", "env.n_players=12", "env.n_traitors=2", "env.max_rounds=2",
                                  "env.belief_probe=false", "env.discussion_passes=0"]),
                 ("taxation_100", ["env=taxation", "env.n_workers=100", "env.ticks=3"]),
                 ("market_100", ["env=market", "env.n_traders=100", "env.ticks=3"])]

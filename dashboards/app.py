@@ -20,6 +20,8 @@ from dashboards import data  # noqa: E402
 _PAGES = Path(__file__).resolve().parent / "pages"
 
 st.set_page_config(page_title="Agora dashboards", layout="wide")
+# Pages check this to know app.py has run in this session (see the guard atop each page).
+st.session_state["_agora_nav"] = True
 nav = st.navigation([
     st.Page(_PAGES / "runs.py", title="Runs", icon=":material/table:", url_path="runs", default=True),
     st.Page(_PAGES / "spend.py", title="Compute spend", icon=":material/payments:", url_path="spend"),

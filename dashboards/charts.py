@@ -21,7 +21,9 @@ def _frame(df: pl.DataFrame) -> pl.DataFrame:
 def line(df: pl.DataFrame, x: str, y: str, title: str, x_title: str, y_title: str,
          color: str | None = None, color_title: str | None = None) -> alt.Chart:
     """Line over ticks (or rounds); ``color`` splits into one line per category."""
-    enc = {"x": alt.X(f"{x}:Q", title=x_title), "y": alt.Y(f"{y}:Q", title=y_title),
+    # ticks and rounds are whole numbers: no 1.5 on the axis
+    axis = alt.Axis(format="d", tickMinStep=1) if x == "tick" else alt.Axis()
+    enc = {"x": alt.X(f"{x}:Q", title=x_title, axis=axis), "y": alt.Y(f"{y}:Q", title=y_title),
            "tooltip": [x, y] + ([color] if color else [])}
     if color:
         enc["color"] = alt.Color(f"{color}:N", title=color_title or color)

@@ -111,7 +111,7 @@ class Environment(mesa.Model):
             self._deliver()
             if self.is_done():
                 break
-        if self.status == "running":
+        if self.status == "running" and not self.is_done():
             self.reflect()
 
     def reflect(self) -> None:

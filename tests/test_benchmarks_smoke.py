@@ -42,8 +42,8 @@ def test_figures_parses_only_the_trailing_block():
     ("client_overhead.py", {"direct_us_per_call", "stack_us_per_call", "overhead_us_per_call",
                             "stack_over_direct_ratio", "speedup_concurrent_over_sequential",
                             "concurrent_wall_over_one_call_ratio", "raw_gather_s"}),
-    ("engine_overhead.py", {"direct_scripted_provider_us_per_call", "traitors_20_agent_steps_per_s",
-                            "traitors_20_engine_over_direct_ratio"}),
+    ("engine_overhead.py", {"direct_scripted_provider_us_per_call", "traitors_12_agent_steps_per_s",
+                            "traitors_12_engine_over_direct_ratio"}),
 ])
 def test_quick_run_prints_expected_figures(script, names):
     figs = run_quick(script)

@@ -8,9 +8,9 @@ from dashboards import charts, data
 
 from streamlit.runtime.pages_manager import PagesManager
 
-if PagesManager.uses_pages_directory:
+if PagesManager.uses_pages_directory and not st.session_state.get("_agora_nav"):
     # Opened at /<page> on a fresh server, Streamlit's legacy pages/ folder mode ran
-    # this file without app.py; switch that mode off and rerun so app.py's
+    # this file without app.py; switch that mode off and rerun once so app.py's
     # st.navigation routes the same URL (titles, layout, shared sidebar).
     PagesManager.uses_pages_directory = False
     st.rerun()

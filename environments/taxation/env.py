@@ -170,7 +170,8 @@ class Worker(Player):
         if m.cfg.utility == "quasilinear":
             u = f"utility = income after tax + rebate - {m.cfg.ql_c} * hours^{m.cfg.ql_delta}"
         else:
-            u = f"utility = ((consumption)^(1-{m.cfg.iso_eta}) - 1)/(1-{m.cfg.iso_eta}) - {m.cfg.iso_labor_cost} * hours"
+            e, k = m.cfg.iso_eta, m.cfg.iso_labor_cost
+            u = f"utility = ((consumption)^(1-{e}) - 1)/(1-{e}) - {k} * hours"
         return (f"Economy: you are worker {self.aid}. Each tick you choose how many hours to work "
                 f"(0 to {m.cfg.hours_cap}). Income = your skill x hours. Income is taxed by brackets each "
                 f"period and all tax revenue is shared equally. Your {u}. Maximise your utility.")

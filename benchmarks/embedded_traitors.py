@@ -1,7 +1,7 @@
 """A Traitors game on the embedded model, then its replay from the recorded cache.
 
     python benchmarks/embedded_traitors.py            # 8 players, 2 traitors, full game (slow: minutes+)
-    python benchmarks/embedded_traitors.py --quick    # 4 players, 1 traitor, 1 round
+    python benchmarks/embedded_traitors.py --quick    # 4 players, 1 traitor, 1 round, 1 discussion pass
 
 Live: llm=local (SmolLM2-135M via llama-cpp-python) into a temporary run dir, cache mode
 record. Replay: ``sim.runner.replay(path, out)`` answers every call from llm_cache.jsonl.
@@ -26,7 +26,10 @@ from sim.runner import replay  # noqa: E402
 
 
 def game_overrides(quick: bool, run_dir: Path) -> list[str]:
-    size = ["env.n_players=4", "env.n_traitors=1", "env.max_rounds=1"] if quick else \
+    # --quick also drops the optional phases: on a shared 2-core box each call takes seconds
+    size = ["env.n_players=4", "env.n_traitors=1", "env.max_rounds=1", "env.discussion_passes=1",
+            "env.belief_probe=false", "env.reactions=false", "env.conclave=false",
+            "agent.reflection.enabled=false", "llm.max_tokens=48"] if quick else \
         ["env.n_players=8", "env.n_traitors=2"]
     return ["env=traitors", "llm=local", "llm.cache.mode=record", "budget=unlimited", f"run.dir={run_dir}",
             "seed=1", *size]

@@ -234,6 +234,6 @@ def build_client(llm: dict, budget_cfg: dict, ledger: Ledger, run_path: Path | N
     client.show_remaining = bool(budget_cfg.get("show_remaining", True))
     client.add_endpoint("default", llm, mode, estimate_only)
     for role, over in (llm_by_role or {}).items():
-        merged = {**llm, **over}
+        merged = {**llm, **over, "prices": {**(llm.get("prices") or {}), **(over.get("prices") or {})}}
         client.add_endpoint(f"role:{role}", merged, mode, estimate_only)
     return client

@@ -75,3 +75,18 @@ def test_reflection_writes_cited_insights():
     assert refl and all(r["cites"] for r in refl)
     led = res.ledger
     assert (led["purpose"] == "reflect").sum() == len(refl)
+
+
+def test_heterogeneous_population_per_role_endpoints():
+    """Traitors on one provider/model, faithful on another (model-vs-model comparisons)."""
+    with LoopbackServer() as srv:
+        res = sim.run([*_openai_overrides(srv), "+agent.llm_by_role.traitor.model=traitor-model",
+                       "+agent.llm_by_role.traitor.prices.traitor-model.input_per_mtok=1",
+                       "+agent.llm_by_role.traitor.prices.traitor-model.output_per_mtok=2"])
+    traitors = json.loads(res.events.filter(pl.col("kind") == "team_reveal")["payload"][0])["traitors"]
+    ok = res.ledger.filter(pl.col("outcome") == "ok")
+    by_agent = dict(ok.group_by("agent").agg(pl.col("model").unique()).iter_rows())
+    assert by_agent
+    for agent, models in by_agent.items():
+        assert list(models) == (["traitor-model"] if agent in traitors else ["test-model"])
+    assert set(ok.filter(pl.col("agent").is_in(traitors))["endpoint"]) == {"role:traitor"}

@@ -5,14 +5,9 @@ import streamlit as st
 
 from dashboards import charts, data
 
-from streamlit.runtime.pages_manager import PagesManager
+from dashboards.ui import ensure_navigation, selected_run
 
-if PagesManager.uses_pages_directory and not st.session_state.get("_agora_nav"):
-    # Opened at /<page> on a fresh server, Streamlit's legacy pages/ folder mode ran
-    # this file without app.py; switch that mode off and rerun once so app.py's
-    # st.navigation routes the same URL (titles, layout, shared sidebar).
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+ensure_navigation()
 
 GROUPS = (
     ("Prices", "price (currency units)", ("last_price", "mid", "best_bid", "best_ask", "fundamental", "vwap")),
@@ -24,18 +19,8 @@ GROUPS = (
 )
 
 st.title("Market")
-root = data.runs_root()
-paths = data.selection(st.session_state, root, env="market")
-if not paths:
-    st.warning("No market runs under the runs root (or none selected). Produce one with "
-               "`agora run env=market llm=scripted run.dir=<root>/market/s1 seed=1`.")
-    st.stop()
-run = data.load_run(root, st.selectbox("run", paths, key="market_run"))
-if isinstance(run, data.Notice):
-    st.warning(run.message)
-    st.stop()
-for w in run.warnings:
-    st.info(w)
+run = selected_run("market", "market_run", "No market runs under the runs root (or none selected). Produce one with "
+                                           "`agora run env=market llm=scripted run.dir=<root>/market/s1 seed=1`.")
 met = run.metrics
 if met.height == 0 or "tick" not in met.columns:
     st.info("This run has no per-tick metrics yet.")

@@ -6,14 +6,9 @@ import streamlit as st
 
 from dashboards import charts, data
 
-from streamlit.runtime.pages_manager import PagesManager
+from dashboards.ui import ensure_navigation
 
-if PagesManager.uses_pages_directory and not st.session_state.get("_agora_nav"):
-    # Opened at /<page> on a fresh server, Streamlit's legacy pages/ folder mode ran
-    # this file without app.py; switch that mode off and rerun once so app.py's
-    # st.navigation routes the same URL (titles, layout, shared sidebar).
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+ensure_navigation()
 
 st.title("Compute spend")
 root = data.runs_root()

@@ -6,28 +6,13 @@ import streamlit as st
 
 from dashboards import charts, data
 
-from streamlit.runtime.pages_manager import PagesManager
+from dashboards.ui import ensure_navigation, selected_run
 
-if PagesManager.uses_pages_directory and not st.session_state.get("_agora_nav"):
-    # Opened at /<page> on a fresh server, Streamlit's legacy pages/ folder mode ran
-    # this file without app.py; switch that mode off and rerun once so app.py's
-    # st.navigation routes the same URL (titles, layout, shared sidebar).
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+ensure_navigation()
 
 st.title("Trust (Traitors)")
-root = data.runs_root()
-paths = data.selection(st.session_state, root, env="traitors")
-if not paths:
-    st.info("No traitors runs selected or found. Produce one with "
-            "`agora run llm=scripted run.dir=<root>/traitors/s1 seed=1`.")
-    st.stop()
-run = data.load_run(root, st.selectbox("run", paths, key="trust_run"))
-if isinstance(run, data.Notice):
-    st.warning(run.message)
-    st.stop()
-for w in run.warnings:
-    st.info(w)
+run = selected_run("traitors", "trust_run", "No traitors runs selected or found. Produce one with "
+                                            "`agora run llm=scripted run.dir=<root>/traitors/s1 seed=1`.", "info")
 ev = run.events
 if ev.height == 0:
     st.info("This run has no events yet.")

@@ -6,14 +6,9 @@ import streamlit as st
 
 from dashboards import charts, data
 
-from streamlit.runtime.pages_manager import PagesManager
+from dashboards.ui import ensure_navigation, selected_run
 
-if PagesManager.uses_pages_directory and not st.session_state.get("_agora_nav"):
-    # Opened at /<page> on a fresh server, Streamlit's legacy pages/ folder mode ran
-    # this file without app.py; switch that mode off and rerun once so app.py's
-    # st.navigation routes the same URL (titles, layout, shared sidebar).
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+ensure_navigation()
 
 # Groups of taxation metrics that share a unit, so each chart has one honest y axis.
 GROUPS = (
@@ -35,18 +30,8 @@ def prefixed(cols: list[str], prefix: str) -> list[str]:
 
 
 st.title("Welfare (Taxation)")
-root = data.runs_root()
-paths = data.selection(st.session_state, root, env="taxation")
-if not paths:
-    st.warning("No taxation runs under the runs root (or none selected). Produce one with "
-               "`agora run env=taxation llm=scripted run.dir=<root>/taxation/s1 seed=1`.")
-    st.stop()
-run = data.load_run(root, st.selectbox("run", paths, key="welfare_run"))
-if isinstance(run, data.Notice):
-    st.warning(run.message)
-    st.stop()
-for w in run.warnings:
-    st.info(w)
+run = selected_run("taxation", "welfare_run", "No taxation runs under the runs root (or none selected). Produce one with "
+                                              "`agora run env=taxation llm=scripted run.dir=<root>/taxation/s1 seed=1`.")
 met = run.metrics
 if met.height == 0 or "tick" not in met.columns:
     st.info("This run has no per-tick metrics yet.")

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from agents.embeddings import Embedder, LexicalEmbedder, l2_normalise_rows
+from sim.events import visible_to  # the one visibility rule; re-exported for callers of this module
 
 OBSERVATION = "observation"
 REFLECTION = "reflection"
@@ -28,20 +29,6 @@ _NO_SEQ = -1  # source_seq sentinel in the int64 column
 
 
 # ---------------------------------------------------------------- pure scoring functions
-
-
-def visible_to(visibility: str, viewer_id: str, teams: frozenset[str]) -> bool:
-    """``public``, ``team:<t>`` with t in ``teams``, or ``private:<viewer_id>``; anything else is hidden."""
-    if visibility == "public":
-        return True
-    scope, sep, who = visibility.partition(":")
-    if not sep:
-        return False
-    if scope == "team":
-        return who in teams
-    if scope == "private":
-        return who == viewer_id
-    return False
 
 
 def recency(ticks: np.ndarray, now: int, decay: float = 0.99) -> np.ndarray:

@@ -109,8 +109,6 @@ def _headline(outcome: dict) -> dict:
 
 
 def _replay(path: str, out: str) -> int:
-    import polars as pl
-
     from sim.runner import load_run, replay
 
     res = replay(path, out)

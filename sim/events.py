@@ -40,7 +40,7 @@ def visible_to(visibility: str, viewer: str, teams: Iterable[str] = ()) -> bool:
     if kind == "private":
         return who == viewer
     if kind == "team":
-        return who in set(teams)
+        return who in teams
     return False
 
 

@@ -25,8 +25,8 @@ from sim.config import compose, secret_free, to_dict
 from sim.engine import BudgetExhausted, Services
 from sim.events import EventLog
 from sim.inference.client import build_client
-from sim.inference.ledger import Ledger, totals
-from sim.rundir import RunDir, atomic_write_bytes, atomic_write_json, atomic_write_parquet, read_parts
+from sim.inference.ledger import Ledger, merge_totals, totals
+from sim.rundir import RunDir, atomic_write_bytes, atomic_write_json, atomic_write_parquet
 
 
 _TICK_DELAY = float(os.environ.get("AGORA_TEST_TICK_DELAY", "0") or 0)
@@ -115,6 +115,7 @@ class Simulation:
                                    llm_by_role=(cfg.get("agent") or {}).get("llm_by_role"))
         self.estimate_only = estimate_only
         self.wall_before = 0.0
+        self._delivered = 0  # events already fed to agents' memories
         if resume_state:
             self.env = resume_state["env"]
             self.events.rows = resume_state["events"]
@@ -124,12 +125,15 @@ class Simulation:
             self.metrics_rows = resume_state["metrics"]
             self.client.load_state(resume_state["client"])
             self.wall_before = resume_state.get("wall_s", 0.0)
+            self._delivered = resume_state.get("delivered", len(self.events.rows))
             self.resumed = True
         else:
             cls = registry.env_class(cfg["env"]["name"])
             self.env = cls(cfg["env"], int(cfg["seed"]), cfg.get("agent") or {}, cfg["llm"])
             self.resumed = False
         self.metrics_flushed = len(self.metrics_rows)
+        # ledger totals of the rows already flushed; the per-tick summary adds each tick's rows
+        self.flushed_totals = totals(self.ledger.frame(self.ledger.rows[: self.ledger.flushed]))
 
     # ---------------------------------------------------------------------
     def run(self, progress: bool | None = None, on_tick=None) -> RunResult:
@@ -193,8 +197,7 @@ class Simulation:
 
     def _deliver(self) -> None:
         """Feed new events to every agent's memory, filtered by visibility."""
-        start = getattr(self, "_delivered", 0)
-        new = self.events.rows[start:]
+        new = self.events.rows[self._delivered:]
         self._delivered = len(self.events.rows)
         if not new:
             return
@@ -210,7 +213,9 @@ class Simulation:
         tick = self.env.tick
         self.rd.write_part("events", tick, self.events.frame(self.events.flushed))
         self.events.flushed = len(self.events)
-        self.rd.write_part("ledger", tick, self.ledger.take_pending_frame())
+        pending = self.ledger.take_pending_frame()
+        self.rd.write_part("ledger", tick, pending)
+        self.flushed_totals = merge_totals(self.flushed_totals, totals(pending))
         if len(self.metrics_rows) > self.metrics_flushed:
             self.rd.write_part("metrics", tick, pl.DataFrame(self.metrics_rows[self.metrics_flushed:]))
             self.metrics_flushed = len(self.metrics_rows)
@@ -218,12 +223,12 @@ class Simulation:
             self.rd.write_checkpoint(tick, {
                 "cfg": self.cfg, "env": self.env, "events": self.events.rows, "ledger": self.ledger.rows,
                 "metrics": self.metrics_rows, "client": self.client.state(), "tick": tick,
-                "delivered": getattr(self, "_delivered", 0),
+                "delivered": self._delivered,
                 "wall_s": self.wall_before + (time.perf_counter() - t0 if t0 else 0.0)})
         atomic_write_json(self.rd.path / "summary.json", self._summary(0.0, None, partial=True))
 
     def _summary(self, wall: float, error, partial: bool = False) -> dict[str, Any]:
-        t = totals(self.ledger.frame())
+        t = self.flushed_totals if partial else totals(self.ledger.frame())
         llm = self.cfg["llm"]
         is_llm = llm["provider"] != "scripted" and not self.estimate_only
         return {
@@ -316,7 +321,6 @@ def resume(path: Path | str, progress: bool | None = None) -> RunResult:
     # resumed run sees the same replies and writes the same events.
     sim = Simulation(st["cfg"], rd, cache_mode="reuse" if st["cfg"]["llm"]["provider"] != "scripted" else None,
                      resume_state=st)
-    sim._delivered = st.get("delivered", len(st["events"]))
     return sim.run(progress=progress)
 
 

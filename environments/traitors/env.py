@@ -18,7 +18,7 @@ from agents.base import Player
 from agents.persona import sample_personas
 from environments.traitors import baselines as bl
 from environments.traitors import metrics as tm
-from environments.traitors.actions import RecruitAnswer, Speech, belief_model, vote_model
+from environments.traitors.actions import Speech, belief_model, vote_model
 from sim.engine import ActRequest, Environment
 
 TOPICS = [
@@ -413,12 +413,6 @@ class TraitorsEnv(Environment):
             rm.write_parquet(path / "round_metrics.parquet")
         except Exception:  # noqa: BLE001
             pass
-
-
-def _trust_sum_ok(action) -> str | None:
-    if sum(action.trust.model_dump().values()) <= 0:
-        return "trust points must not all be zero"
-    return None
 
 
 def _largest_remainder(weights: dict[str, float], total: int) -> dict[str, int]:

@@ -119,7 +119,7 @@ class BudgetLayer:
             raise BudgetDenied(short, hold, avail)
         self.budget.reserve(scopes, hold)
         try:
-            resp = await self.inner.complete(req.with_(meta=req.meta))
+            resp = await self.inner.complete(req.with_(est_tokens_in=est_in))
         except BaseException:
             self.budget.release(scopes, hold)
             raise

@@ -18,7 +18,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Generic, TypeVar
+from typing import Callable, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -29,7 +29,7 @@ from .prices import PriceTable, usd_to_nano
 from .ratelimit import RateLimitLayer
 from .replay import ReplayLayer, ReplayStore
 from .retry import RetryLayer
-from .types import CallMeta, ChatRequest, ChatResponse, Provider, estimate_tokens_upper
+from .types import CallMeta, ChatRequest, ChatResponse, Provider
 
 log = logging.getLogger("agora.inference")
 

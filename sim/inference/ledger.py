@@ -94,6 +94,13 @@ class Ledger:
         return self.frame(rows)
 
 
+def merge_totals(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Totals of two disjoint sets of rows (every count is additive; usd follows cost)."""
+    out = {k: a[k] + b[k] for k in a if k != "usd"}
+    out["usd"] = out["cost_nano"] / 1e9
+    return out
+
+
 def totals(ledger: pl.DataFrame) -> dict[str, Any]:
     """Summary totals, computed from the ledger (the only source of truth)."""
     if ledger.height == 0:

@@ -35,7 +35,9 @@ class RetryLayer:
 
     async def _attempt(self, req: ChatRequest, n: int) -> ChatResponse:
         t0 = time.perf_counter()
-        est = self.estimator(req) if self.estimator else 0
+        est = req.est_tokens_in
+        if est is None:
+            est = self.estimator(req) if self.estimator else 0
         try:
             if self.timeout_s:
                 try:

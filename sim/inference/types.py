@@ -44,6 +44,8 @@ class ChatRequest:
     # Rule-based policy used by the scripted provider (and as the fallback).
     # Not part of the cache key; never sent to a model.
     scripted: Callable[[], Any] | None = field(default=None, compare=False, repr=False)
+    # prompt-token estimate taken once by the budget layer; the meter reuses it
+    est_tokens_in: int | None = field(default=None, compare=False)
 
     def with_(self, **kw: Any) -> "ChatRequest":
         return replace(self, **kw)

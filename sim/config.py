@@ -126,7 +126,7 @@ def validate(cfg: DictConfig | dict) -> None:
     if env_name not in registry.ENVIRONMENTS:
         raise ConfigError(f"env.name={env_name!r} is not known; allowed: {', '.join(registry.ENVIRONMENTS)}")
     checks = [("env", registry.config_model(env_name)), ("llm", _llm_model()), ("budget", _budget_model()),
-              ("run", _run_model())]
+              ("run", _run_model()), ("agent", _agent_model())]
     for section, model in checks:
         try:
             model.model_validate(d.get(section) or {})
@@ -142,6 +142,14 @@ def validate(cfg: DictConfig | dict) -> None:
             raise ConfigError(f"{key}={val!r}: {msg}") from None
     if not isinstance(d.get("seed"), int) or d["seed"] < 0:
         raise ConfigError(f"seed={d.get('seed')!r}: must be a non-negative integer")
+    personas = (d.get("agent") or {}).get("personas")
+    if personas:
+        from agents.persona import PersonaFileError, load_persona_file
+
+        try:
+            load_persona_file(str(personas))
+        except PersonaFileError as e:
+            raise ConfigError(str(e)) from None
     n_cross = registry.cross_check(env_name, d)
     if n_cross:
         raise ConfigError(n_cross)
@@ -198,6 +206,7 @@ def _budget_model():
     class B(BaseModel):
         model_config = ConfigDict(extra="forbid")
         run_usd: Optional[float] = Field(None, ge=0)
+        sweep_usd: Optional[float] = Field(None, ge=0)  # total over a Hydra multirun (sim/sweep.py)
         per_agent_usd: Optional[float] = Field(None, ge=0)
         per_team_usd: dict[str, float] = {}
         on_exhaust: Literal["deny", "shrink", "downgrade", "halt"] = "deny"
@@ -205,6 +214,37 @@ def _budget_model():
         show_remaining: bool = True
 
     return B
+
+
+def _agent_model():
+    from typing import Literal, Optional
+
+    from pydantic import BaseModel, ConfigDict, Field
+
+    class Memory(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        embedder: Literal["lexical", "minilm", "auto"] = "lexical"
+        k: int = Field(6, ge=0, le=100)
+        w_recency: float = Field(1.0, ge=0)
+        w_importance: float = Field(1.0, ge=0)
+        w_relevance: float = Field(1.0, ge=0)
+        decay: float = Field(0.99, gt=0, le=1)
+
+    class Reflection(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        enabled: bool = True
+        threshold: float = Field(40.0, gt=0)
+
+    class Agent(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        personas: Optional[str] = None
+        personas_fill: Literal["generate", "error"] = "generate"
+        memory: Memory = Memory()
+        reflection: Reflection = Reflection()
+        reasks: int = Field(1, ge=0, le=5)
+        llm_by_role: dict[str, dict] = {}
+
+    return Agent
 
 
 def _run_model():

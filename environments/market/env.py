@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agents.base import Player
 from agents.memory import DEFAULT_IMPORTANCE, MemoryStream
-from agents.persona import sample_personas
+from agents.persona import population_for
 from environments.market import metrics as mm
 from environments.market.actions import TraderView, affordable, check_order, order_model
 from environments.market.book import Accounts, Fill, OrderBook, Side
@@ -265,7 +265,7 @@ class MarketEnv(Environment):
         c = self.cfg
         self.order = [f"t{i}" for i in range(c.n_traders)]
         self.index = {aid: i for i, aid in enumerate(self.order)}
-        personas = sample_personas(c.n_traders, self.rng_for("personas"))
+        personas = population_for(self, c.n_traders)
         mem = (self.agent_cfg or {}).get("memory") or {}
         n_buyers = c.n_traders // 2
         if c.setup == "induced":
@@ -281,6 +281,11 @@ class MarketEnv(Environment):
             role = ("buyer" if i < n_buyers else "seller") if c.setup == "induced" else "trader"
             a = Trader(self, aid, persona, role, mem)
             a.policy = MIX_CYCLE[i % len(MIX_CYCLE)] if c.trader_policy == "mix" else c.trader_policy
+            if c.trader_policy == "mix" and persona.extra.get("strategy"):  # a persona file may fix it
+                a.policy = str(persona.extra["strategy"])
+                if a.policy not in STRATEGY_TEXT:
+                    raise ValueError(f"persona {persona.name!r}: env.strategy={a.policy!r}; allowed: "
+                                     f"{', '.join(STRATEGY_TEXT)}")
             self.by_id[aid] = a
             self.traded[aid] = 0
             if c.setup == "induced":

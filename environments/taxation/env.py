@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agents.base import Player
-from agents.persona import sample_personas
+from agents.persona import population_for
 from environments.taxation import metrics as tm
 from environments.taxation import skills as sk
 from environments.taxation.actions import hours_menu, labor_model, proposal_model, proposal_rates, rate_percent_grid
@@ -258,7 +258,10 @@ class TaxationEnv(Environment):
         self.last_lump = 0.0
         mem = (self.agent_cfg or {}).get("memory") or {}
         by_role = (self.agent_cfg or {}).get("llm_by_role") or {}
-        personas = sample_personas(self.n + 1, self.rng_for("personas"))
+        personas = population_for(self, self.n + 1)
+        for i, p in enumerate(personas[: self.n]):  # a persona file may fix a worker's skill
+            if "skill" in p.extra:
+                self.skills[i] = float(p.extra["skill"])
         self.worker_ids = [f"w{i:03d}" for i in range(1, self.n + 1)]
         self.workers = [Worker(self, aid, p, "worker", (), "role:worker" if "worker" in by_role else "default", mem)
                         for aid, p in zip(self.worker_ids, personas)]

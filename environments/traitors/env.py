@@ -15,7 +15,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.base import Player
-from agents.persona import sample_personas
+from agents.persona import population_for
 from environments.traitors import baselines as bl
 from environments.traitors import metrics as tm
 from environments.traitors.actions import Speech, belief_model, vote_model
@@ -116,7 +116,7 @@ class TraitorsEnv(Environment):
     def setup(self) -> None:
         n, t = self.cfg.n_players, self.cfg.n_traitors
         self.order = [f"p{i}" for i in range(1, n + 1)]
-        personas = sample_personas(n, self.rng_for("personas"))
+        personas = population_for(self, n)
         traitors = set(self.rng_for("roles").choice(self.order, size=t, replace=False).tolist())
         self.traitors_initial = sorted(traitors, key=self.order.index)
         self.by_id: dict[str, TraitorPlayer] = {}

@@ -10,6 +10,7 @@ from agents.embeddings import make_embedder
 from agents.memory import MemoryStream, RetrievalConfig
 from agents.persona import Persona
 from agents.prompts import render
+from sim.inference.types import json_schema
 
 
 class Reflection(BaseModel):
@@ -19,7 +20,7 @@ class Reflection(BaseModel):
 def schema_fields(action_cls: type[BaseModel]) -> str:
     """Compact field list for the prompt (the full JSON schema is enforced separately)."""
     parts = []
-    schema = action_cls.model_json_schema()
+    schema = json_schema(action_cls)
     for name, spec in schema.get("properties", {}).items():
         if "enum" in spec:
             parts.append(f'"{name}": one of {spec["enum"]}')
@@ -42,7 +43,8 @@ class Player(mesa.Agent):
         self.endpoint = endpoint
         self.alive = True
         mc = memory_cfg or {}
-        self.memory_k = int(mc.get("k", 6))
+        self.memory_k = int(mc.get("k", 4))
+        self.memory_chars = int(mc.get("line_chars", 120))
         self.memory = MemoryStream(
             embedder=make_embedder(mc.get("embedder", "lexical")),
             config=RetrievalConfig(w_recency=mc.get("w_recency", 1.0), w_importance=mc.get("w_importance", 1.0),
@@ -61,7 +63,7 @@ class Player(mesa.Agent):
                        ) -> tuple[tuple[str, str], ...]:
         system = render("act", prefix=self.persona.prefix(), role=self.role_text())
         mems = self.memory.retrieve(observation, now=env.tick, k=self.memory_k) if len(self.memory) else []
-        mem_text = ("Memories:\n" + "\n".join(f"- {m.text[:160]}" for m in mems) + "\n") if mems else ""
+        mem_text = ("Memories:\n" + "\n".join(f"- {m.text[: self.memory_chars]}" for m in mems) + "\n") if mems else ""
         budget = ""
         client = env.svc.client
         if client.show_remaining:

@@ -218,8 +218,11 @@ class MemoryStream:
 
     def extend(self, texts: Sequence[str], ticks: Sequence[int], importances: Sequence[float],
                kind: str = OBSERVATION, source_seqs: Sequence[int | None] | None = None,
-               cites: Sequence[tuple[int, ...]] | None = None) -> list[int]:
-        """Append several memories with one embedder call; returns their indices."""
+               cites: Sequence[tuple[int, ...]] | None = None, vectors: np.ndarray | None = None) -> list[int]:
+        """Append several memories with one embedder call; returns their indices.
+
+        ``vectors`` (already L2-normalised, one row per text) skips the embedder.
+        """
         m = len(texts)
         if not (len(ticks) == len(importances) == m):
             raise ValueError("texts, ticks and importances must have the same length")
@@ -233,7 +236,7 @@ class MemoryStream:
                 raise IndexError(f"cites {cs} must refer to existing memories (0..{self._n - 1})")
         if m == 0:
             return []
-        vecs = l2_normalise_rows(self.embedder.embed(list(texts)))
+        vecs = l2_normalise_rows(self.embedder.embed(list(texts))) if vectors is None else vectors
         if vecs.shape != (m, self._emb.shape[1]):
             raise ValueError(f"embedder returned {vecs.shape}, expected {(m, self._emb.shape[1])}")
         self._reserve(m)
@@ -259,14 +262,17 @@ class MemoryStream:
 
     def observe_events(self, events_rows: Iterable[Any], viewer_id: str, viewer_teams: Iterable[str] = (),
                        importance: Mapping[str, float] | None = None,
-                       default_importance: float = DEFAULT_IMPORTANCE) -> list[int]:
+                       default_importance: float = DEFAULT_IMPORTANCE, shared: dict | None = None) -> list[int]:
         """Append the events this viewer may see (skipping seqs already stored); returns new indices.
 
         Rows need ``seq, tick, kind, actor, payload, visibility``. ``importance`` maps event kind
-        to a 0-10 importance; kinds not in it get ``default_importance``.
+        to a 0-10 importance; kinds not in it get ``default_importance``. ``shared`` is a dict
+        the caller passes to every agent of one delivery: each event is then rendered and
+        embedded once (per embedder) instead of once per agent that sees it.
         """
         teams = frozenset(viewer_teams)
         table = importance or {}
+        cache = None if shared is None else shared.setdefault((self.embedder.name, int(self.embedder.dim)), {})
         texts, ticks, imps, seqs = [], [], [], []
         batch: set[int] = set()  # dedupes repeats within this call too
         for row in events_rows:
@@ -275,11 +281,20 @@ class MemoryStream:
                 continue
             batch.add(seq)
             kind, tick = _field(row, "kind"), int(_field(row, "tick"))
-            texts.append(render_event(tick, kind, _field(row, "actor"), _field(row, "payload")))
+            hit = cache.get(seq) if cache is not None else None
+            texts.append(hit[0] if hit else render_event(tick, kind, _field(row, "actor"), _field(row, "payload")))
             ticks.append(tick)
             imps.append(float(table.get(kind, default_importance)))
             seqs.append(seq)
-        return self.extend(texts, ticks, imps, OBSERVATION, seqs)
+        vecs = None
+        if cache is not None and seqs:
+            todo = [i for i, s in enumerate(seqs) if s not in cache]
+            if todo:
+                new = l2_normalise_rows(self.embedder.embed([texts[i] for i in todo]))
+                for i, v in zip(todo, new):
+                    cache[seqs[i]] = (texts[i], v)
+            vecs = np.stack([cache[s][1] for s in seqs])
+        return self.extend(texts, ticks, imps, OBSERVATION, seqs, vectors=vecs)
 
     # -- reading
 

@@ -404,7 +404,7 @@ def player_roles(events: pl.DataFrame) -> dict[str, str]:
     return roles(events) if events.height else {}
 
 
-TRANSCRIPT_KINDS = ("announcement", "speech", "vote", "vote_result", "elimination", "recruit", "game_end",
+TRANSCRIPT_KINDS = ("announcement", "speech", "vote", "vote_result", "elimination", "recruit", "recruit_offer", "game_end",
                     "role", "team_reveal")
 
 
@@ -440,6 +440,10 @@ def _say(payload: str) -> str:
         return f"{d.get('vote_kind', '')} result: {d.get('target')} (counts {d['counts']})"
     if "how" in d:
         return f"{d.get('pid')} {d['how']}ed; role {d.get('revealed_role') or 'hidden'}"
+    if "accepted" in d:
+        return f"{d.get('pid')} {'accepted' if d['accepted'] else 'refused'} the traitors' invitation"
+    if "by" in d and "pid" in d:
+        return f"the traitors invite {d['pid']} to join them"
     if "winner" in d:
         return f"game over: {d['winner']} win after {d.get('rounds')} rounds"
     if "role" in d:

@@ -224,11 +224,13 @@ def _agent_model():
     class Memory(BaseModel):
         model_config = ConfigDict(extra="forbid")
         embedder: Literal["lexical", "minilm", "auto"] = "lexical"
-        k: int = Field(6, ge=0, le=100)
+        k: int = Field(4, ge=0, le=100)
+        line_chars: int = Field(120, ge=20, le=2000)
         w_recency: float = Field(1.0, ge=0)
         w_importance: float = Field(1.0, ge=0)
         w_relevance: float = Field(1.0, ge=0)
         decay: float = Field(0.99, gt=0, le=1)
+        scripted: bool = False
 
     class Reflection(BaseModel):
         model_config = ConfigDict(extra="forbid")

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from sim.events import PUBLIC, EventLog
 from sim.inference.client import ActResult, Client
-from sim.inference.types import CallMeta, ChatRequest
+from sim.inference.types import CallMeta, ChatRequest, json_schema
 from sim.seeding import derive_seed, np_rng
 
 
@@ -32,7 +32,7 @@ class ActRequest:
     agent: Any  # agents.base.Player
     purpose: str
     action_cls: type[BaseModel]
-    observation: str
+    observation: str | Callable[[], str]  # a callable is only built when a model will read it
     fallback: Callable[[], BaseModel]
     validate: Callable[[BaseModel], str | None] | None = None
     max_tokens: int | None = None
@@ -155,25 +155,41 @@ class Environment(mesa.Model):
         if not requests:
             return []
         client = self.svc.client
-        reqs = []
+        reasks = int(self.agent_cfg.get("reasks", 1))
+        # Requests on direct (scripted, free) endpoints are decided here, in order, with no
+        # prompt and no coroutine; the rest go to the layered client concurrently.
+        reqs: list[tuple[ActRequest, Any]] = []
+        remote: list[tuple[ActRequest, ChatRequest]] = []
         for r in requests:
             cid = client.new_call_id()
-            reqs.append((r, self._chat_request(r, cid)))
+            ep = client.endpoint(r.agent.endpoint)
+            if ep.direct:
+                meta = self._meta(r, cid)
+                reqs.append((r, meta))
+            else:
+                q = self._chat_request(r, cid)
+                reqs.append((r, q.meta))
+                remote.append((r, q))
+        results: dict[int, Any] = {}
+        if remote:
+            async def go():
+                sem = asyncio.Semaphore(self.svc.concurrency)
 
-        async def go():
-            sem = asyncio.Semaphore(self.svc.concurrency)
+                async def one(r: ActRequest, req: ChatRequest):
+                    async with sem:
+                        return await client.act(req, r.action_cls, r.fallback, r.validate, reasks=reasks)
 
-            async def one(r: ActRequest, req: ChatRequest):
-                async with sem:
-                    return await client.act(req, r.action_cls, r.fallback, r.validate,
-                                            reasks=int(self.agent_cfg.get("reasks", 1)))
+                return await asyncio.gather(*(one(r, q) for r, q in remote), return_exceptions=True)
 
-            return await asyncio.gather(*(one(r, q) for r, q in reqs), return_exceptions=True)
-
-        results = self.svc.runner.run(go())
+            results = {q.meta.call_id: res for (_, q), res in zip(remote, self.svc.runner.run(go()))}
         out: list[ActResult] = []
         halted = None
-        for (r, q), res in zip(reqs, results):
+        for r, meta in reqs:
+            res = results.get(meta.call_id)
+            if res is None:
+                ep = client.endpoint(r.agent.endpoint)
+                res = client.act_direct(meta, ep.model, int(r.max_tokens or ep.params.get("max_tokens") or 96),
+                                        r.action_cls, r.fallback, r.validate, reasks)
             if isinstance(res, BaseException):
                 from sim.inference.errors import BudgetHalt
 
@@ -183,10 +199,10 @@ class Environment(mesa.Model):
                 else:
                     raise res
             vis = f"private:{r.agent.aid}"
-            self.emit("llm_call", {"call_id": q.meta.call_id, "purpose": r.purpose, "source": res.source,
+            self.emit("llm_call", {"call_id": meta.call_id, "purpose": r.purpose, "source": res.source,
                                    "valid": res.valid, "reason": res.reason}, actor=r.agent.aid, visibility=vis)
             if not res.valid:
-                self.emit("fallback", {"call_id": q.meta.call_id, "purpose": r.purpose, "reason": res.reason},
+                self.emit("fallback", {"call_id": meta.call_id, "purpose": r.purpose, "reason": res.reason},
                           actor=r.agent.aid, visibility=vis)
             out.append(res)
         if halted is not None:
@@ -198,15 +214,20 @@ class Environment(mesa.Model):
     def act(self, request: ActRequest) -> ActResult:
         return self.act_all([request])[0]
 
+    def _meta(self, r: ActRequest, call_id: int) -> CallMeta:
+        a = r.agent
+        scopes = (f"agent:{a.aid}", *[f"team:{t}" for t in a.budget_teams])
+        return CallMeta(agent=a.aid, purpose=r.purpose, tick=self.tick, phase=self.phase, scopes=scopes,
+                        call_id=call_id, endpoint=a.endpoint)
+
     def _chat_request(self, r: ActRequest, call_id: int) -> ChatRequest:
         a = r.agent
         ep = self.svc.client.endpoint(a.endpoint)
-        messages = a.build_messages(r.purpose, r.action_cls, r.observation, self)
-        scopes = tuple(s for s in (f"agent:{a.aid}", *[f"team:{t}" for t in a.budget_teams]))
-        meta = CallMeta(agent=a.aid, purpose=r.purpose, tick=self.tick, phase=self.phase, scopes=scopes,
-                        call_id=call_id, endpoint=a.endpoint)
+        obs = r.observation() if callable(r.observation) else r.observation
+        messages = a.build_messages(r.purpose, r.action_cls, obs, self)
+        meta = self._meta(r, call_id)
         p = ep.params
         return ChatRequest(messages=messages, model=ep.model, max_tokens=int(r.max_tokens or p.get("max_tokens") or 96),
                            temperature=float(p.get("temperature") or 0.0), top_p=float(p.get("top_p") or 1.0),
                            seed=derive_seed(self.root_seed, "call", call_id) % (2**31), meta=meta,
-                           schema=r.action_cls.model_json_schema(), scripted=r.fallback)
+                           schema=json_schema(r.action_cls), scripted=r.fallback)

@@ -204,8 +204,12 @@ class Simulation:
         imp = getattr(self.env, "memory_importance", {})
         skip = {"phase_start", "phase_end", "llm_call", "run_start", "reflection"}
         rows = [e for e in new if e.kind not in skip]
+        keep_scripted = bool(((self.cfg.get("agent") or {}).get("memory") or {}).get("scripted", False))
+        shared: dict = {}  # each event rendered and embedded once per delivery, not once per agent
         for a in self.env.players():
-            a.memory.observe_events(rows, a.aid, a.teams, importance=imp)
+            if not keep_scripted and self.client.endpoint(a.endpoint).direct:
+                continue  # scripted policies never read memory
+            a.memory.observe_events(rows, a.aid, a.teams, importance=imp, shared=shared)
 
     def _checkpoint(self, t0: float | None = None) -> None:
         if not self.rd:

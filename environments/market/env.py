@@ -374,7 +374,7 @@ class MarketEnv(Environment):
         reqs = []
         for a in traders:
             view = self.view(a.aid)
-            reqs.append(ActRequest(a, "order", cls, self.observation(a, view, snap, recent),
+            reqs.append(ActRequest(a, "order", cls, (lambda a=a, view=view: self.observation(a, view, snap, recent)),
                                    self._fallback(a, view, cls),
                                    validate=(lambda act, view=view: check_order(act, view)),
                                    max_tokens=c.order_tokens))

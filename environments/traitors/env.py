@@ -1,8 +1,8 @@
 """The Traitors: hidden traitors mislead the faithful.
 
 One tick is one round. Phases (data, in order):
-breakfast -> roundtable -> belief -> banish -> reactions -> conclave -> murder.
-Win is checked after the banishment and after the murder. Rules follow the
+breakfast -> roundtable -> belief -> banish -> reactions -> recruit -> conclave -> murder.
+Win is checked after the banishment, after a recruitment and after the murder. Rules follow the
 Traitors paper's code (10 players, 3 traitors) with the options in
 conf/env/traitors.yaml; see docs/traitors.md.
 """
@@ -18,7 +18,7 @@ from agents.base import Player
 from agents.persona import population_for
 from environments.traitors import baselines as bl
 from environments.traitors import metrics as tm
-from environments.traitors.actions import Speech, belief_model, vote_model
+from environments.traitors.actions import RecruitAnswer, Speech, belief_model, belief_values, vote_model
 from sim.engine import ActRequest, Environment
 
 TOPICS = [
@@ -47,9 +47,12 @@ class TraitorsConfig(BaseModel):
     reveal_banished: Literal["role", "none"] = "role"
     reveal_murdered: Literal["role", "none"] = "role"
     belief_probe: bool = True
+    belief_format: Literal["list", "keyed"] = "list"
     reactions: bool = True
     conclave: bool = True
     recruitment: bool = False
+    # scripted answer to a recruitment offer: accept when the persona's honesty is below this
+    recruit_accept_below_honesty: float = Field(0.5, ge=0, le=1)
     max_rounds: Optional[int] = Field(None, ge=1)
     faithful_policy: Literal["random", "majority", "bayes"] = "bayes"
     traitor_policy: Literal["random", "bloc"] = "bloc"
@@ -63,7 +66,7 @@ class TraitorsConfig(BaseModel):
 class TraitorPlayer(Player):
     def role_text(self) -> str:
         if self.role == "traitor":
-            mates = ", ".join(self.model.display(p) for p in self.model.traitors_initial if p != self.aid) or "none"
+            mates = ", ".join(self.model.display(p) for p in self.model.traitor_ids() if p != self.aid) or "none"
             return (f"Game: The Traitors. You are {self.aid}, secretly a TRAITOR (fellow traitors: {mates}). "
                     "Avoid suspicion, steer votes toward faithful players.")
         return (f"Game: The Traitors. You are {self.aid}, a FAITHFUL player. {self.model.cfg.n_traitors} hidden "
@@ -72,10 +75,11 @@ class TraitorPlayer(Player):
 
 class TraitorsEnv(Environment):
     name = "traitors"
-    phases = ("breakfast", "roundtable", "belief", "banish", "reactions", "conclave", "murder")
+    phases = ("breakfast", "roundtable", "belief", "banish", "reactions", "recruit", "conclave", "murder")
     Config = TraitorsConfig
     memory_importance = {"elimination": 8, "vote_result": 6, "role": 10, "team_reveal": 10, "speech": 4,
-                         "vote": 5, "belief": 2, "game_end": 9, "recruit": 9}
+                         "vote": 5, "belief": 2, "game_end": 9, "recruit": 9,
+                         "recruit_offer": 9}
 
     @staticmethod
     def cross_check(cfg: dict) -> str | None:
@@ -108,6 +112,10 @@ class TraitorsEnv(Environment):
 
     def players(self) -> list[TraitorPlayer]:
         return [self.by_id[p] for p in self.order]
+
+    def traitor_ids(self) -> list[str]:
+        """Everyone who is a traitor now (initial traitors and accepted recruits), dead or alive."""
+        return [a.aid for a in self.players() if a.role == "traitor"]
 
     def roles(self) -> dict[str, str]:
         return {a.aid: a.role for a in self.players()}
@@ -192,21 +200,26 @@ class TraitorsEnv(Environment):
             return
         reqs = []
         alive = self.alive()
+        fmt = self.cfg.belief_format
         for a in alive:
             others = [x.aid for x in alive if x.aid != a.aid]
-            cls = belief_model(others)
-            reqs.append(ActRequest(a, "belief", cls,
-                                   f"Round {self.tick}: for each player give the chance (0-100) they are a traitor, "
-                                   f"and split 10 trust points among: {', '.join(others)}.",
-                                   self._belief_fallback(a, others, cls),
+            cls = belief_model(others, fmt)
+            if fmt == "list":
+                ask = (f"Round {self.tick}: players {', '.join(others)}. In that order, give each one's chance of "
+                       "being a traitor in tenths (0-10), then split 10 trust points among them (same order).")
+            else:
+                ask = (f"Round {self.tick}: for each player give the chance (0-100) they are a traitor, "
+                       f"and split 10 trust points among: {', '.join(others)}.")
+            reqs.append(ActRequest(a, "belief", cls, ask, self._belief_fallback(a, others, cls, fmt),
                                    max_tokens=self.cfg.belief_tokens))
         for a, r in zip(alive, self.act_all(reqs)):
-            probs = r.action.traitor_percent.model_dump()
-            trust = _normalise_trust(r.action.trust.model_dump())
-            self.emit("belief", {"pid": a.aid, "beliefs": {k: round(float(v) / 100, 4) for k, v in probs.items()},
-                                 "trust": trust, "valid": r.valid}, actor=a.aid, visibility=f"private:{a.aid}")
+            others = [x.aid for x in alive if x.aid != a.aid]
+            probs, trust = belief_values(r.action, others)
+            self.emit("belief", {"pid": a.aid, "beliefs": {k: round(float(v), 4) for k, v in probs.items()},
+                                 "trust": _normalise_trust(trust), "valid": r.valid}, actor=a.aid,
+                      visibility=f"private:{a.aid}")
 
-    def _belief_fallback(self, a, others, cls):
+    def _belief_fallback(self, a, others, cls, fmt: str = "keyed"):
         def f():
             if a.role == "traitor":
                 probs = {p: (0.0 if self.by_id[p].role == "traitor" else 0.5) for p in others}
@@ -215,8 +228,10 @@ class TraitorsEnv(Environment):
                 probs = {p: round(b.get(p, 0.0), 4) for p in others}
             inv = {p: 1.0 - v for p, v in probs.items()}
             trust = _largest_remainder(inv, 10)
-            pct = {p: int(round(v * 10)) * 10 for p, v in probs.items()}
-            return cls.model_validate({"traitor_percent": pct, "trust": trust})
+            tenths = {p: int(round(v * 10)) for p, v in probs.items()}
+            if fmt == "list":
+                return cls(suspicion=[tenths[p] for p in others], trust=[trust[p] for p in others])
+            return cls.model_validate({"traitor_percent": {p: t * 10 for p, t in tenths.items()}, "trust": trust})
         return f
 
     def _vote_fallback(self, a, targets, kind: str, bloc_target: str | None, seen: dict):
@@ -336,6 +351,62 @@ class TraitorsEnv(Environment):
                                     max_tokens=self.cfg.speech_tokens))
             self.emit("speech", {"pid": a.aid, "text": " ".join(r.action.text.split()[: self.cfg.words_max]),
                                  "pass": 99, "topic": "reaction", "valid": r.valid}, actor=a.aid)
+
+    def phase_recruit(self) -> None:
+        """Optional (``recruitment=true``): after a traitor is banished, the surviving traitors
+        pick one alive faithful (a secret vote like the murder vote) and offer them to turn.
+
+        The offer is private to the target; the answer is a structured yes/no. An accepted
+        offer makes the player a traitor from this moment (role event, team membership,
+        team budget), and the win check runs again.
+        """
+        if self.winner or not self.cfg.recruitment or not self.banished_last:
+            return
+        if self.by_id[self.banished_last].role != "traitor":
+            return
+        traitors = self.alive("traitor")
+        faithful = [a.aid for a in self.alive("faithful")]
+        if not traitors or not faithful:
+            return
+        rng = self.rng_for("recruit", self.tick)
+        shared = faithful[int(rng.integers(len(faithful)))]
+        cls = vote_model(faithful)
+        reqs = [ActRequest(a, "recruit_pick", cls,
+                           f"Round {self.tick}: a fellow traitor was banished. Choose one faithful to invite to "
+                           f"join the traitors: {', '.join(self.display(f) for f in faithful)}.",
+                           (lambda: cls(target=shared)), max_tokens=self.cfg.vote_tokens)
+                for a in traitors]
+        votes = {}
+        for a, r in zip(traitors, self.act_all(reqs)):
+            votes[a.aid] = r.action.target
+            self.emit("vote", {"vote_kind": "recruit", "voter": a.aid, "target": r.action.target, "valid": r.valid},
+                      actor=a.aid, visibility="team:traitors")
+        target, _ = self._tally(votes, list(votes.values()), len(traitors), "recruit")
+        if target is None:
+            return
+        cand = self.by_id[target]
+        self.emit("recruit_offer", {"pid": target, "by": [a.aid for a in traitors]}, actor="host",
+                  visibility=f"private:{target}")
+        accept_default = cand.persona.honesty < self.cfg.recruit_accept_below_honesty
+        obs = (f"Round {self.tick}: the traitors secretly invite you to join them. If you accept you become a "
+               f"traitor and win with them; if you refuse you stay faithful. Traitors alive: "
+               f"{', '.join(self.display(a.aid) for a in traitors)}. Do you accept?")
+        r = self.act(ActRequest(cand, "recruit_answer", RecruitAnswer, obs,
+                                lambda: RecruitAnswer(accept=accept_default), max_tokens=self.cfg.vote_tokens))
+        accepted = bool(r.action.accept)
+        if accepted:
+            cand.role = "traitor"
+            cand.teams = ("traitors",)
+            cand.budget_teams = ("traitors",)
+            self.emit("role", {"pid": target, "role": "traitor", "via": "recruitment"}, actor="host",
+                      visibility=f"private:{target}")
+        # the answer reaches the traitors' channel (which now includes an accepted recruit)
+        self.emit("recruit", {"pid": target, "accepted": accepted, "valid": r.valid}, actor=target,
+                  visibility="team:traitors")
+        if not accepted:
+            self.emit("recruit", {"pid": target, "accepted": False, "valid": r.valid}, actor=target,
+                      visibility=f"private:{target}")
+        self._win_check()
 
     def phase_conclave(self) -> None:
         if self.winner or not self.cfg.conclave:

@@ -566,7 +566,7 @@ def curvo_table(events: pl.DataFrame) -> pl.DataFrame:
         "Round": v["tick"], "Vote_Type": "General" if v["vote_kind"] == BANISH else "Traitor",
         "Player_ID": v["voter"], "Role": (v["voter_role"] or "").capitalize() or None,
         "Vote_Target": v["target"], "Eliminated": removed.get((v["tick"], v["vote_kind"])),
-    } for v in g.votes.iter_rows(named=True)]
+    } for v in g.votes.iter_rows(named=True) if v["vote_kind"] in (BANISH, MURDER)]  # Curvo has no recruitment
     schema = {"Round": pl.Int64, "Vote_Type": pl.Utf8, "Player_ID": pl.Utf8, "Role": pl.Utf8,
               "Vote_Target": pl.Utf8, "Eliminated": pl.Utf8}
     return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)

@@ -11,6 +11,12 @@ and therefore reproduces the original run's denials exactly.
 the reply is validated (schema + a state validator from the environment),
 an invalid reply gets one re-ask quoting the error, and after that the
 seeded scripted fallback is used. Every step is a ledger row.
+
+Endpoints served by the scripted provider at zero prices are *direct*: the
+engine asks ``act_direct`` instead, which runs the policy synchronously and
+writes the same ledger rows the layered path would (the layers have nothing
+to do for a free, local, infallible policy: no spend, nothing to replay or
+retry), without prompts, coroutines or JSON round trips.
 """
 from __future__ import annotations
 
@@ -24,12 +30,12 @@ from pydantic import BaseModel, ValidationError
 
 from .budget import Budget, BudgetLayer
 from .errors import BudgetDenied, BudgetHalt, CallFailed, ReplayMiss
-from .ledger import Ledger
+from .ledger import Ledger, LedgerRow
 from .prices import PriceTable, usd_to_nano
 from .ratelimit import RateLimitLayer
 from .replay import ReplayLayer, ReplayStore
 from .retry import RetryLayer
-from .types import CallMeta, ChatRequest, ChatResponse, Provider
+from .types import CallMeta, ChatRequest, ChatResponse, Provider, json_schema
 
 log = logging.getLogger("agora.inference")
 
@@ -54,6 +60,8 @@ class Endpoint:
     stack: Provider
     is_llm: bool
     params: dict = field(default_factory=dict)
+    direct: bool = False  # scripted policy at zero prices: Client.act_direct serves it
+    price_version: str = "none"
 
 
 def make_provider(llm: dict, estimate_only: bool = False) -> Provider:
@@ -113,7 +121,11 @@ class Client:
         stack = BudgetLayer(stack, self.budget, prices, self.ledger, llm.get("fallback_models") or [],
                             estimator=estimator)
         params = {k: llm.get(k) for k in ("temperature", "top_p", "max_tokens")}
-        ep = Endpoint(name, provider.name, llm["model"], stack, is_llm, params)
+        from .providers.scripted import ScriptedProvider
+
+        free = all(p.input == 0 and p.cached_input == 0 and p.output == 0 for p in prices.models.values())
+        direct = type(provider) is ScriptedProvider and free and not (llm.get("fallback_models") or [])
+        ep = Endpoint(name, provider.name, llm["model"], stack, is_llm, params, direct, prices.version)
         self.endpoints[name] = ep
         return ep
 
@@ -148,7 +160,7 @@ class Client:
         if req.scripted is None:
             req = req.with_(scripted=fallback)
         if req.schema is None:
-            req = req.with_(schema=action_cls.model_json_schema())
+            req = req.with_(schema=json_schema(action_cls))
         source = "llm" if ep.is_llm else "scripted"
         for k in range(reasks + 1):
             try:
@@ -171,6 +183,34 @@ class Client:
                 meta = CallMeta(**{**req.meta.__dict__, "reask": k + 1})
                 req = req.with_(messages=msgs, meta=meta)
         return self._fallback(req, ep, fallback, "invalid_output")
+
+    def act_direct(self, meta: CallMeta, model: str, max_tokens: int, action_cls: type[A], fallback: Callable[[], A],
+                   validate: Callable[[A], str | None] | None = None, reasks: int = 1) -> ActResult[A]:
+        """A direct endpoint's decision: the scripted policy, checked like any reply.
+
+        Ledger rows match the layered path's: one ``ok`` row, or, if the policy's
+        action fails the state validator, ``reasks + 1`` ``invalid_output`` rows
+        and a ``fallback`` row.
+        """
+        action = fallback()
+        if type(action) is not action_cls:
+            action = action_cls.model_validate(action.model_dump() if hasattr(action, "model_dump") else action)
+        err = validate(action) if validate is not None else None
+        rows = self.ledger.rows
+        ep = self.endpoint(meta.endpoint)
+        if err is None:
+            rows.append(LedgerRow(meta.call_id, 1, meta.tick, meta.phase, meta.agent, meta.purpose, 0, "scripted",
+                                  meta.endpoint, model, ep.price_version, "", max_tokens=max_tokens,
+                                  run_id=self.ledger.run_id))
+            return ActResult(action, True, "scripted")
+        for k in range(reasks + 1):
+            rows.append(LedgerRow(meta.call_id, 1, meta.tick, meta.phase, meta.agent, meta.purpose, k, "scripted",
+                                  meta.endpoint, model, ep.price_version, "", max_tokens=max_tokens,
+                                  outcome="invalid_output", error=err[:300], run_id=self.ledger.run_id))
+        rows.append(LedgerRow(meta.call_id, 0, meta.tick, meta.phase, meta.agent, meta.purpose, reasks, "scripted",
+                              meta.endpoint, model, "none", "", max_tokens=max_tokens, outcome="fallback",
+                              error="invalid_output", run_id=self.ledger.run_id))
+        return ActResult(fallback(), False, "fallback", "invalid_output")
 
     @staticmethod
     def _check(text: str, action_cls, validate) -> str | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -84,7 +84,7 @@ class Ledger:
 
     def frame(self, rows: list[LedgerRow] | None = None) -> pl.DataFrame:
         rows = self.rows if rows is None else rows
-        df = pl.DataFrame([asdict(r) for r in rows], schema=SCHEMA) if rows else pl.DataFrame(schema=SCHEMA)
+        df = pl.DataFrame({k: [getattr(r, k) for r in rows] for k in SCHEMA}, schema=SCHEMA)
         return df.sort(["call_id", "reask", "attempt"], maintain_order=True)
 
     def take_pending_frame(self) -> pl.DataFrame:

@@ -8,6 +8,7 @@ layers can write one ledger row per attempt without knowing about environments.
 from __future__ import annotations
 
 import hashlib
+import weakref
 import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol, runtime_checkable
@@ -118,3 +119,14 @@ def estimate_tokens_upper(messages: tuple[tuple[str, str], ...]) -> int:
     template allowance bounds the count from above without any tokenizer.
     """
     return sum(len(c.encode()) + len(r) + 8 for r, c in messages) + 16
+
+
+_SCHEMAS: "weakref.WeakKeyDictionary[type, dict]" = weakref.WeakKeyDictionary()
+
+
+def json_schema(action_cls: type) -> dict:
+    """``action_cls.model_json_schema()``, computed once per class (treat the result as read-only)."""
+    s = _SCHEMAS.get(action_cls)
+    if s is None:
+        s = _SCHEMAS[action_cls] = action_cls.model_json_schema()
+    return s

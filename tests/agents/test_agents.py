@@ -70,7 +70,8 @@ def test_invalid_actions_are_reasked_then_replaced_and_logged():
 
 
 def test_reflection_writes_cited_insights():
-    res = sim.run(["llm=scripted", "run.dir=null", "seed=3", "agent.reflection.threshold=10"])
+    res = sim.run(["llm=scripted", "run.dir=null", "seed=3", "agent.reflection.threshold=10",
+                   "agent.memory.scripted=true"])
     refl = [json.loads(p) for p in res.events.filter(pl.col("kind") == "reflection")["payload"]]
     assert refl and all(r["cites"] for r in refl)
     led = res.ledger

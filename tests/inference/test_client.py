@@ -141,7 +141,9 @@ def test_act_valid_reply_is_parsed_and_schema_sent(srv):
     # the loopback answers the minimal schema instance
     assert (res.action, res.valid, res.source) == (Vote(target="", weight=1), True, "llm")
     sent = srv.chat_requests[0].body["response_format"]["json_schema"]["schema"]
-    assert sent == Vote.model_json_schema()
+    # OpenAI strict mode: every property required, no extra ones
+    assert sent == {**Vote.model_json_schema(), "additionalProperties": False, "required": ["target", "weight"]}
+    assert srv.chat_requests[0].body["response_format"]["json_schema"]["strict"] is True
     assert _rows(client, "outcome", "reask") == [("ok", 0)]
 
 

@@ -181,7 +181,9 @@ def test_schema_mode_none_sends_no_response_format(srv):
 
 def test_response_format_shapes():
     assert response_format(SCHEMA, "json_schema") == {
-        "type": "json_schema", "json_schema": {"name": "action", "schema": SCHEMA, "strict": True}}
+        "type": "json_schema", "json_schema": {"name": "action", "strict": True,
+                                               "schema": {**SCHEMA, "additionalProperties": False,
+                                                          "required": list(SCHEMA["properties"])}}}
     assert response_format(SCHEMA, "json_object") == {"type": "json_object", "schema": SCHEMA}
     assert response_format(None, "json_schema") is None
     with pytest.raises(ValueError):
@@ -238,3 +240,27 @@ def test_constructor_validates_options(srv):
         _provider(srv, cap_param="max_output_tokens")
     with pytest.raises(ValueError):
         _provider(srv, schema_mode="grammar")
+
+
+def test_strict_schema_closes_every_object_and_requires_every_property():
+    from environments.traitors.actions import belief_model
+    from sim.inference.providers.openai_provider import strict_schema
+
+    src = belief_model(["p2", "p3"]).model_json_schema()
+    out = strict_schema(src)
+    assert src != out and "additionalProperties" not in src  # the input is not modified
+
+    def objects(node):
+        if isinstance(node, dict):
+            if node.get("type") == "object":
+                yield node
+            for v in node.values():
+                yield from objects(v)
+        elif isinstance(node, list):
+            for v in node:
+                yield from objects(v)
+
+    objs = list(objects(out))
+    assert len(objs) == 3  # Belief, TraitorPercent and TrustPoints (in $defs)
+    for o in objs:
+        assert o["additionalProperties"] is False and o["required"] == list(o["properties"])

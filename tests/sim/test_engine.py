@@ -59,7 +59,8 @@ def test_run_directory_contract(tmp_path):
 def test_phases_are_visible_in_the_event_log():
     res = sim.run(["llm=scripted", "run.dir=null", "seed=2"])
     starts = res.events.filter((pl.col("kind") == "phase_start") & (pl.col("tick") == 1))["phase"].to_list()
-    assert starts == ["breakfast", "roundtable", "belief", "banish", "reactions", "conclave", "murder"][: len(starts)]
+    assert starts == ["breakfast", "roundtable", "belief", "banish", "reactions", "recruit", "conclave",
+                      "murder"][: len(starts)]
     assert starts[:4] == ["breakfast", "roundtable", "belief", "banish"]
 
 
@@ -150,7 +151,7 @@ def test_agents_memories_hold_only_what_they_could_see(tmp_path):
     from sim.runner import Simulation
     from sim.config import to_dict
 
-    cfg = to_dict(compose(["llm=scripted", "run.dir=null", "seed=4"]))
+    cfg = to_dict(compose(["llm=scripted", "run.dir=null", "seed=4", "agent.memory.scripted=true"]))
     s = Simulation(cfg, None)
     s.run(progress=False)
     env = s.env

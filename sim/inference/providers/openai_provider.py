@@ -38,10 +38,45 @@ def response_format(schema: dict | None, mode: str) -> dict | None:
     if schema is None or mode == "none":
         return None
     if mode == "json_schema":
-        return {"type": "json_schema", "json_schema": {"name": "action", "schema": schema, "strict": True}}
+        return {"type": "json_schema", "json_schema": {"name": "action", "schema": strict_schema(schema),
+                                                       "strict": True}}
     if mode == "json_object":
         return {"type": "json_object", "schema": schema}
     raise ValueError(f"schema_mode must be one of {SCHEMA_MODES}, got {mode!r}")
+
+
+def strict_schema(schema: Any) -> Any:
+    """A copy of a JSON schema in the shape OpenAI's strict mode demands.
+
+    Strict structured output rejects (HTTP 400) any object schema that does not
+    list every property as required and forbid extra ones; pydantic's schemas
+    do neither, so every object node gets ``additionalProperties: false`` and
+    ``required`` = all its properties. Our action models have no optional fields,
+    so this does not change what a valid reply is.
+    """
+    if isinstance(schema, list):
+        return [strict_schema(x) for x in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: strict_schema(v) for k, v in schema.items()}
+    if out.get("type") == "object" or "properties" in out:
+        props = out.get("properties") or {}
+        out["additionalProperties"] = False
+        out["required"] = list(props)
+    return out
+
+
+def _http_client(timeout_s: float):
+    """The SDK's aiohttp transport when installed (``openai[aiohttp]``), else None (httpx).
+
+    Under a phase's burst of concurrent calls the default httpx transport spends
+    its time scanning its connection pool; aiohttp keeps a 100-call tick near the
+    bare network time (see benchmarks/peers.py).
+    """
+    try:
+        return openai.DefaultAioHttpClient(timeout=timeout_s)
+    except (ImportError, RuntimeError):
+        return None
 
 
 def retry_after_s(headers: Any) -> float | None:
@@ -59,9 +94,22 @@ def retry_after_s(headers: Any) -> float | None:
     return None
 
 
+def _refused(exc: BaseException) -> bool:
+    seen = 0
+    e: BaseException | None = exc
+    while e is not None and seen < 8:
+        if isinstance(e, ConnectionRefusedError):
+            return True
+        e = e.__cause__ or e.__context__
+        seen += 1
+    return False
+
+
 def map_openai_error(exc: BaseException) -> InferenceError | None:
     """The seam's typed error for an exception raised by the openai SDK (None if not one)."""
     if isinstance(exc, openai.APITimeoutError):  # subclass of APIConnectionError: test first
+        if _refused(exc):  # the aiohttp transport reports a refused connection as a connect timeout
+            return ServerError(f"connection error: {exc.__cause__ or exc}")
         return ProviderTimeout(str(exc))
     if isinstance(exc, openai.APIConnectionError):
         return ServerError(f"connection error: {exc}")
@@ -135,8 +183,8 @@ class OpenAIProvider:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             key = os.environ[self.api_key_env] if self.api_key_env else LOCAL_PLACEHOLDER_KEY
-            self._client = openai.AsyncOpenAI(base_url=self.base_url, api_key=key,
-                                              max_retries=0, timeout=self.timeout_s)
+            self._client = openai.AsyncOpenAI(base_url=self.base_url, api_key=key, max_retries=0,
+                                              timeout=self.timeout_s, http_client=_http_client(self.timeout_s))
             self._loop = loop
         return self._client
 

@@ -1,0 +1,100 @@
+"""Concordia side of ``benchmarks/peers.py``: N entities, one ``sample_text`` call each per step.
+
+Runs in the peers' virtualenv (never imports Agora). Public gdm-concordia API only:
+``concordia.language_model.gpt_model.GptLanguageModel`` (the OpenAI wrapper; its
+``openai.OpenAI`` client reads ``OPENAI_BASE_URL``), entities built by the
+``concordia.prefabs.entity.minimal.Entity`` prefab on an ``AssociativeMemoryBank``, and
+``concordia.utils.concurrency.run_tasks`` to step every entity at once, as Concordia's
+simultaneous engine does (observe, then ``act`` with a FREE action spec: one
+``open_question`` -> one ``sample_text``). No game master: it would add its own calls.
+
+    python concordia_driver.py --agents 100 --ticks 3 [--sequential]
+
+Prints one JSON line last: wall time of the ticks (after imports and entity set-up).
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import sys
+import time
+from importlib import metadata
+
+HOURS = list(range(0, 101, 10))
+BRACKETS = "0-970: 10%; 970-3,948: 12%; 3,948-8,420: 22%; 8,420-16,072: 24%; 16,072-20,410: 32%; " \
+           "20,410-51,030: 35%; 51,030-up: 37%"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--agents", type=int, required=True)
+    ap.add_argument("--ticks", type=int, required=True)
+    ap.add_argument("--sequential", action="store_true", help="step entities one after another")
+    a = ap.parse_args()
+
+    import numpy as np
+    from concordia.associative_memory import basic_associative_memory
+    from concordia.language_model import gpt_model
+    from concordia.prefabs.entity import minimal
+    from concordia.typing import entity as entity_lib
+    from concordia.utils import concurrency
+
+    def embed(text: str) -> np.ndarray:
+        """Hashed bag of words (no network, no model download): Concordia only needs a vector."""
+        v = np.zeros(64)
+        for w in text.lower().split():
+            v[int.from_bytes(hashlib.blake2b(w.encode(), digest_size=4).digest(), "little") % 64] += 1.0
+        n = np.linalg.norm(v)
+        return v / n if n else v
+
+    model = gpt_model.GptLanguageModel("bench")  # key from OPENAI_API_KEY, URL from OPENAI_BASE_URL
+    rng = np.random.default_rng(1)
+    skills = rng.uniform(1.24, 159.1, a.agents)
+    entities = []
+    for i in range(a.agents):
+        name = f"w{i + 1:03d}"
+        prefab = minimal.Entity(params={
+            "name": name,
+            "goal": (f"Economy: {name} chooses how many hours to work each tick (0 to 100). Income = skill x "
+                     "hours. Income is taxed by brackets and all tax revenue is shared equally. Maximise "
+                     "utility."),
+            "randomize_choices": False})
+        entities.append(prefab.build(model=model, memory_bank=basic_associative_memory.AssociativeMemoryBank(
+            sentence_embedder=embed)))
+    spec = entity_lib.ActionSpec(
+        call_to_action=f"How many hours does {{name}} work this tick? Answer with one of {HOURS}.",
+        output_type=entity_lib.OutputType.FREE)
+    replies = [0]
+
+    def entity_step(i: int, tick: int) -> str:
+        e = entities[i]
+        e.observe(f"Tick {tick}. {e.name}'s skill: {skills[i]:.2f} per hour. Tax brackets on period income "
+                  f"(marginal rates): {BRACKETS}.")
+        out = e.act(spec)
+        replies[0] += 1  # GIL-atomic enough for a count; checked against the server's count anyway
+        return out
+
+    model.sample_text("warm-up: say ok", max_tokens=4)  # lazy imports of the SDK, outside the timing
+    ticks = []
+    t_all = time.perf_counter()
+    for tick in range(1, a.ticks + 1):
+        t0 = time.perf_counter()
+        if a.sequential:
+            for i in range(a.agents):
+                entity_step(i, tick)
+        else:
+            concurrency.run_tasks({e.name: functools.partial(entity_step, i, tick) for i, e in enumerate(entities)})
+        ticks.append(time.perf_counter() - t0)
+    wall = time.perf_counter() - t_all
+    mode = ("sequential entity loop" if a.sequential else
+            "concordia.utils.concurrency.run_tasks (one thread per entity, as the simultaneous engine)")
+    print(json.dumps({"wall_s": wall, "tick_s": ticks, "ok_replies": replies[0], "mode": mode, "warmup_calls": 1,
+                      "version": f"gdm-concordia {metadata.version('gdm-concordia')}, "
+                                 f"openai {metadata.version('openai')}"}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

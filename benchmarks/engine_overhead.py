@@ -3,9 +3,12 @@
     python benchmarks/engine_overhead.py            # traitors 60 players, taxation/market 1000 agents
     python benchmarks/engine_overhead.py --quick    # traitors 12 players x 2 rounds; taxation, market 100 x 3
 
-An agent-step is one decision taken: a ledger row with outcome ok (the scripted provider
-writes one per decision). Engine+client overhead per decision is the run's wall time per
-decision divided by the time of calling the scripted provider directly.
+An agent-step is one agent's decision in one tick: a ledger row with outcome ok (scripted
+endpoints take the client's direct path and still write one row per decision), or, for
+taxation's scripted workers, whose labour choices are one vectorised best response per
+tick and never reach the client, one ``labor`` event per worker per tick. Engine+client
+overhead per decision is the run's wall time per decision divided by the time of calling
+the scripted policy through the provider alone.
 Traitors caps env.n_players at 60 in its config, so 100/1000-player traitors runs are not
 possible; the large-population figures come from taxation and market. An environment that
 fails to import or run is skipped with a printed note.
@@ -45,15 +48,23 @@ def scenarios(quick: bool) -> list[tuple[str, list[str]]]:
                              "env.belief_probe=false", "env.discussion_passes=0"]),
             ("taxation_100", ["env=taxation", "env.n_workers=100"]),
             ("taxation_1000", ["env=taxation", "env.n_workers=1000"]),
+            ("taxation_5000", ["env=taxation", "env.n_workers=5000", "env.ticks=10"]),
             ("market_100", ["env=market", "env.n_traders=100"]),
-            ("market_1000", ["env=market", "env.n_traders=1000"])]
+            ("market_1000", ["env=market", "env.n_traders=1000"]),
+            ("market_10000", ["env=market", "env.n_traders=10000", "env.ticks=3"])]
 
 
-def agent_steps(ledger) -> int:
-    """Decisions taken: ledger rows whose outcome is ok."""
-    if ledger is None or ledger.height == 0 or "outcome" not in ledger.columns:
-        return 0
-    return int((ledger["outcome"] == "ok").sum())
+def agent_steps(ledger, events=None) -> int:
+    """Decisions taken: ledger rows whose outcome is ok, plus vectorised scripted labour choices."""
+    n = 0
+    if ledger is not None and ledger.height and "outcome" in ledger.columns:
+        n = int((ledger["outcome"] == "ok").sum())
+        labour_metered = bool((ledger["purpose"] == "labor").any())
+    else:
+        labour_metered = False
+    if events is not None and events.height and not labour_metered:
+        n += int((events["kind"] == "labor").sum())
+    return n
 
 
 def direct_provider_us(n: int) -> float:
@@ -74,7 +85,7 @@ def direct_provider_us(n: int) -> float:
 def run_one(overrides: list[str]) -> dict[str, float]:
     res = sim.run(overrides + COMMON, progress=False)
     wall = float(res.summary.get("wall_s") or 0.0)
-    steps = agent_steps(res.ledger)
+    steps = agent_steps(res.ledger, res.events)
     return {"wall_s": wall, "ticks": float(res.summary.get("ticks") or 0), "agent_steps": float(steps),
             "agent_steps_per_s": steps / wall if wall > 0 else float("nan"),
             "us_per_agent_step": wall / steps * 1e6 if steps else float("nan")}

@@ -43,7 +43,10 @@ def test_figures_parses_only_the_trailing_block():
                             "stack_over_direct_ratio", "speedup_concurrent_over_sequential",
                             "concurrent_wall_over_one_call_ratio", "raw_gather_s"}),
     ("engine_overhead.py", {"direct_scripted_provider_us_per_call", "traitors_12_agent_steps_per_s",
-                            "traitors_12_engine_over_direct_ratio"}),
+                            "traitors_12_engine_over_direct_ratio", "taxation_100_agent_steps_per_s",
+                            "market_100_agent_steps_per_s"}),
+    pytest.param("embedded_speed.py", {"prompt_tokens_per_s", "output_tokens_per_s_free_text",
+                                       "output_tokens_per_s_json_grammar"}, marks=pytest.mark.slow),
 ])
 def test_quick_run_prints_expected_figures(script, names):
     figs = run_quick(script)

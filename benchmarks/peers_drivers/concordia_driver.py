@@ -14,7 +14,6 @@ Prints one JSON line last: wall time of the ticks (after imports and entity set-
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import hashlib
 import json
@@ -22,17 +21,11 @@ import sys
 import time
 from importlib import metadata
 
-HOURS = list(range(0, 101, 10))
-BRACKETS = "0-970: 10%; 970-3,948: 12%; 3,948-8,420: 22%; 8,420-16,072: 24%; 16,072-20,410: 32%; " \
-           "20,410-51,030: 35%; 51,030-up: 37%"
+from workload import BRACKETS, HOURS, parse_args  # noqa: E402 - sibling module
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--agents", type=int, required=True)
-    ap.add_argument("--ticks", type=int, required=True)
-    ap.add_argument("--sequential", action="store_true", help="step entities one after another")
-    a = ap.parse_args()
+    a = parse_args("step entities one after another", ())
 
     import numpy as np
     from concordia.associative_memory import basic_associative_memory

@@ -13,24 +13,16 @@ Prints one JSON line last: wall time of the ticks (after imports and model set-u
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import time
 
-HOURS = list(range(0, 101, 10))
-BRACKETS = "0-970: 10%; 970-3,948: 12%; 3,948-8,420: 22%; 8,420-16,072: 24%; 16,072-20,410: 32%; " \
-           "20,410-51,030: 35%; 51,030-up: 37%"
+from workload import BRACKETS, HOURS, parse_args  # noqa: E402 - sibling module
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--agents", type=int, required=True)
-    ap.add_argument("--ticks", type=int, required=True)
-    ap.add_argument("--sequential", action="store_true", help="plain Mesa stepping instead of parallel")
-    ap.add_argument("--display", action="store_true", help="keep mesa-llm's per-step memory panels")
-    a = ap.parse_args()
+    a = parse_args("plain Mesa stepping instead of parallel", [("--display", "keep mesa-llm's per-step memory panels")])
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch of the price map at import
 
     import mesa

@@ -121,11 +121,11 @@ class TraderMemory(MemoryStream):
         self.enabled = enabled
 
     def observe_events(self, events_rows, viewer_id, viewer_teams=(), importance=None,
-                       default_importance: float = DEFAULT_IMPORTANCE) -> list[int]:
+                       default_importance: float = DEFAULT_IMPORTANCE, shared: dict | None = None) -> list[int]:
         if not self.enabled:
             return []
         rows = [r for r in events_rows if memorable(r, viewer_id)]
-        return super().observe_events(rows, viewer_id, viewer_teams, importance, default_importance)
+        return super().observe_events(rows, viewer_id, viewer_teams, importance, default_importance, shared)
 
 
 def risk_words(risk: float) -> str:

@@ -7,6 +7,7 @@ bounded string lengths keep replies inside the token cap.
 """
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 from pydantic import BaseModel, Field, conlist, create_model
@@ -20,11 +21,21 @@ class Speech(BaseModel):
 
 
 def vote_model(targets: list[str]) -> type[BaseModel]:
-    lit = Literal[tuple(targets)]  # type: ignore[valid-type]
+    return _vote_model(tuple(targets))
+
+
+@functools.lru_cache(maxsize=4096)  # building a pydantic model costs ~1 ms; the same targets recur
+def _vote_model(targets: tuple[str, ...]) -> type[BaseModel]:
+    lit = Literal[targets]  # type: ignore[valid-type]
     return create_model("Vote", target=(lit, ...))
 
 
 def belief_model(others: list[str], fmt: str = "keyed") -> type[BaseModel]:
+    return _belief_model(tuple(others), fmt)
+
+
+@functools.lru_cache(maxsize=4096)
+def _belief_model(others: tuple[str, ...], fmt: str) -> type[BaseModel]:
     """The belief probe's reply.
 
     ``keyed``: ``{"traitor_percent": {"p2": 30, ...}, "trust": {"p2": 1, ...}}``.

@@ -368,20 +368,10 @@ class TraitorsEnv(Environment):
         faithful = [a.aid for a in self.alive("faithful")]
         if not traitors or not faithful:
             return
-        rng = self.rng_for("recruit", self.tick)
-        shared = faithful[int(rng.integers(len(faithful)))]
-        cls = vote_model(faithful)
-        reqs = [ActRequest(a, "recruit_pick", cls,
-                           f"Round {self.tick}: a fellow traitor was banished. Choose one faithful to invite to "
-                           f"join the traitors: {', '.join(self.display(f) for f in faithful)}.",
-                           (lambda: cls(target=shared)), max_tokens=self.cfg.vote_tokens)
-                for a in traitors]
-        votes = {}
-        for a, r in zip(traitors, self.act_all(reqs)):
-            votes[a.aid] = r.action.target
-            self.emit("vote", {"vote_kind": "recruit", "voter": a.aid, "target": r.action.target, "valid": r.valid},
-                      actor=a.aid, visibility="team:traitors")
-        target, _ = self._tally(votes, list(votes.values()), len(traitors), "recruit")
+        target, _, _ = self._team_vote(
+            "recruit", "recruit_pick", faithful,
+            f"Round {self.tick}: a fellow traitor was banished. Choose one faithful to invite to join the "
+            f"traitors: {', '.join(self.display(f) for f in faithful)}.")
         if target is None:
             return
         cand = self.by_id[target]
@@ -434,24 +424,34 @@ class TraitorsEnv(Environment):
         targets = [a.aid for a in self.alive("faithful")]
         if not traitors or not targets:
             return
-        rng = self.rng_for("murder", self.tick)
-        shared = targets[int(rng.integers(len(targets)))]
-        cls = vote_model(targets)
-        reqs = [ActRequest(a, "murder", cls, f"Night {self.tick}: choose a faithful to murder: {', '.join(targets)}.",
-                           (lambda: cls(target=shared)), max_tokens=self.cfg.vote_tokens)
-                for a in traitors]
-        votes = {}
-        for a, r in zip(traitors, self.act_all(reqs)):
-            votes[a.aid] = r.action.target
-            self.emit("vote", {"vote_kind": "murder", "voter": a.aid, "target": r.action.target, "valid": r.valid},
-                      actor=a.aid, visibility="team:traitors")
-        target, tie = self._tally(votes, list(votes.values()), len(traitors), "murder")
+        target, tie, votes = self._team_vote("murder", "murder", targets,
+                                             f"Night {self.tick}: choose a faithful to murder: {', '.join(targets)}.")
         self.emit("vote_result", {"vote_kind": "murder", "counts": dict(sorted(Counter(votes.values()).items())),
                                   "target": target, "tie": tie}, actor="host", visibility="team:traitors")
         if target:
             self._eliminate(target, "murder", self.cfg.reveal_murdered == "role")
             self.murdered_last = target
         self._win_check()
+
+    def _team_vote(self, kind: str, purpose: str, targets: list[str], ask: str):
+        """The alive traitors' secret vote over ``targets`` on the team channel.
+
+        Fallback: one seeded target shared by the whole team (bloc). Returns
+        (plurality target, tie, votes).
+        """
+        traitors = self.alive("traitor")
+        rng = self.rng_for(kind, self.tick)
+        shared = targets[int(rng.integers(len(targets)))]
+        cls = vote_model(targets)
+        reqs = [ActRequest(a, purpose, cls, ask, (lambda: cls(target=shared)), max_tokens=self.cfg.vote_tokens)
+                for a in traitors]
+        votes: dict[str, str] = {}
+        for a, r in zip(traitors, self.act_all(reqs)):
+            votes[a.aid] = r.action.target
+            self.emit("vote", {"vote_kind": kind, "voter": a.aid, "target": r.action.target, "valid": r.valid},
+                      actor=a.aid, visibility="team:traitors")
+        target, tie = self._tally(votes, list(votes.values()), len(traitors), kind)
+        return target, tie, votes
 
     # ---- results ---------------------------------------------------------
     def tick_metrics(self) -> dict[str, Any]:

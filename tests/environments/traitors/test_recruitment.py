@@ -28,7 +28,7 @@ def _games(extra, seeds=range(60)):
 
 def test_offer_follows_a_banished_traitor_and_targets_an_alive_faithful():
     seen = 0
-    for _, r in _games(["env.recruit_accept_below_honesty=0"], range(40)):
+    for _, r in _games(["env.recruit_accept_below_honesty=0"], range(25)):
         ev = r.events
         offers = _payloads(ev, "recruit_offer")
         banished = {t: p["pid"] for t, p in _payloads(ev, "elimination") if p["how"] == "banish"}
@@ -48,7 +48,7 @@ def test_offer_follows_a_banished_traitor_and_targets_an_alive_faithful():
 
 
 def test_refused_offer_changes_nothing():
-    for _, r in _games(["env.recruit_accept_below_honesty=0"], range(40)):
+    for _, r in _games(["env.recruit_accept_below_honesty=0"], range(20)):
         ans = _payloads(r.events, "recruit")
         assert all(not p["accepted"] for _, p in ans)
         assert not any(p.get("via") for _, p in _payloads(r.events, "role"))
@@ -87,16 +87,16 @@ def test_accepted_recruit_becomes_a_traitor_and_joins_the_team_channel():
 
 def test_scripted_answer_follows_persona_honesty():
     # the threshold is the only thing deciding scripted answers: 0 -> never, 1 -> always
-    never = [p["accepted"] for _, r in _games(["env.recruit_accept_below_honesty=0"], range(30))
+    never = [p["accepted"] for _, r in _games(["env.recruit_accept_below_honesty=0"], range(15))
              for _, p in _payloads(r.events, "recruit", "team:traitors")]
-    always = [p["accepted"] for _, r in _games(["env.recruit_accept_below_honesty=1"], range(30))
+    always = [p["accepted"] for _, r in _games(["env.recruit_accept_below_honesty=1"], range(15))
               for _, p in _payloads(r.events, "recruit", "team:traitors")]
     assert never and not any(never)
     assert always and all(always)
 
 
 def test_recruitment_off_by_default():
-    for s in range(15):
+    for s in range(8):
         r = sim.run(["env=traitors", "llm=scripted", "run.dir=null", "env.n_players=10", "env.n_traitors=3",
                      f"seed={s}"], progress=False)
         assert r.events.filter(r.events["kind"].is_in(["recruit", "recruit_offer"])).height == 0

@@ -180,6 +180,8 @@ class BayesSuspicion:
         a, b = -50.0 - lo_.max(), 50.0 - lo_.min()
         for _ in range(100):  # bisection: total() is increasing in the shift
             mid = (a + b) / 2
+            if mid == a or mid == b:  # a and b are adjacent floats: further steps change nothing
+                break
             if total(mid) < self.t_left:
                 a = mid
             else:

@@ -45,7 +45,8 @@ def visible_to(visibility: str, viewer: str, teams: Iterable[str] = ()) -> bool:
 
 
 def dumps(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default)
+    """Canonical payload text: sorted keys, compact, UTF-8 kept (one shared encoder: no per-call set-up)."""
+    return _ENCODER.encode(payload)
 
 
 def _default(o: Any) -> Any:
@@ -56,6 +57,9 @@ def _default(o: Any) -> Any:
     if hasattr(o, "model_dump"):
         return o.model_dump()
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import openai  # noqa: E402
 from sim.inference.budget import Budget  # noqa: E402
 from sim.inference.client import Client  # noqa: E402
 from sim.inference.ledger import Ledger  # noqa: E402
-from sim.inference.providers.openai_provider import OpenAIProvider  # noqa: E402
+from sim.inference.providers.openai_provider import OpenAIProvider, _http_client  # noqa: E402
 from sim.inference.types import CallMeta, ChatRequest, ChatResponse, Usage  # noqa: E402
 from sim.testing.loopback import LoopbackServer  # noqa: E402
 
@@ -102,24 +102,36 @@ def loopback(n: int) -> dict[str, float]:
         reqs = [request(i, "bench") for i in range(n)]
         with asyncio.Runner() as r:
             bare = openai.AsyncOpenAI(base_url=srv.base_url, api_key="sk-local", max_retries=0)
+            # the same transport the provider uses (aiohttp when installed), for a like-for-like floor
+            bare_aio = openai.AsyncOpenAI(base_url=srv.base_url, api_key="sk-local", max_retries=0,
+                                          http_client=_http_client(30.0))
 
-            async def raw(i: int):
-                return await bare.chat.completions.create(model="bench", max_tokens=16,
-                                                          messages=[{"role": "user", "content": f"call {i}"}])
+            def raw_with(c):
+                async def raw(i: int):
+                    return await c.chat.completions.create(model="bench", max_tokens=16,
+                                                           messages=[{"role": "user", "content": f"call {i}"}])
+                return raw
+
+            raw, raw_aio = raw_with(bare), raw_with(bare_aio)
 
             # warm-up at full width opens the pooled keep-alive connections, so the timed
             # runs measure steady state rather than n TCP handshakes
             r.run(time_concurrent(lambda i: client.complete(reqs[i]), n))
             r.run(time_concurrent(raw, n))
+            r.run(time_concurrent(raw_aio, n))
             one = r.run(time_sequential(lambda i: client.complete(reqs[i]), 5)) / 5
             seq = r.run(time_sequential(lambda i: client.complete(reqs[i]), n))
             conc = r.run(time_concurrent(lambda i: client.complete(reqs[i]), n))
             raw_conc = r.run(time_concurrent(raw, n))
+            raw_aio_conc = r.run(time_concurrent(raw_aio, n))
             r.run(bare.close())
+            r.run(bare_aio.close())
             r.run(prov.aclose())
     return {"loopback_latency_ms": LATENCY_S * 1e3, "one_call_ms": one * 1e3, "sequential_s": seq,
             "concurrent_s": conc, "raw_gather_s": raw_conc, "speedup_concurrent_over_sequential": seq / conc,
-            "concurrent_wall_over_one_call_ratio": conc / one, "concurrent_over_raw_gather_ratio": conc / raw_conc}
+            "concurrent_wall_over_one_call_ratio": conc / one, "concurrent_over_raw_gather_ratio": conc / raw_conc,
+            "raw_gather_same_transport_s": raw_aio_conc,
+            "concurrent_over_raw_same_transport_ratio": conc / raw_aio_conc}
 
 
 def main(argv: list[str] | None = None) -> int:

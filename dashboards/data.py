@@ -404,7 +404,7 @@ def player_roles(events: pl.DataFrame) -> dict[str, str]:
     return roles(events) if events.height else {}
 
 
-TRANSCRIPT_KINDS = ("announcement", "speech", "vote", "vote_result", "elimination", "recruit", "recruit_offer", "game_end",
+TRANSCRIPT_KINDS = ("announcement", "speech", "vote", "vote_result", "elimination", "recruit", "recruit_offer", "recruit_answer", "game_end",
                     "role", "team_reveal")
 
 

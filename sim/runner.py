@@ -207,7 +207,7 @@ class Simulation:
         keep_scripted = bool(((self.cfg.get("agent") or {}).get("memory") or {}).get("scripted", False))
         shared: dict = {}  # each event rendered and embedded once per delivery, not once per agent
         for a in self.env.players():
-            if not keep_scripted and self.client.endpoint(a.endpoint).direct:
+            if not keep_scripted and self.client.endpoint(a.endpoint).scripted:
                 continue  # scripted policies never read memory
             a.memory.observe_events(rows, a.aid, a.teams, importance=imp, shared=shared)
 

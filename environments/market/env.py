@@ -142,7 +142,8 @@ class Trader(Player):
     def __init__(self, model, aid, persona, role, memory_cfg):
         super().__init__(model, aid, persona, role, (), "default", memory_cfg)
         # Scripted policies never read memory, so a scripted run skips storing (and embedding) it.
-        enabled = (model.llm_cfg or {}).get("provider", "scripted") != "scripted"
+        keep = bool(((model.agent_cfg or {}).get("memory") or {}).get("scripted", False))
+        enabled = keep or (model.llm_cfg or {}).get("provider", "scripted") != "scripted"
         self.memory = TraderMemory(aid, enabled, embedder=self.memory.embedder, config=self.memory.config)
 
     def role_text(self) -> str:

@@ -229,8 +229,10 @@ class TaxationEnv(Environment):
 
     def players(self) -> list[Player]:
         """Agents that get memories: scripted workers never read theirs, so they are left out
-        (feeding 100 memories every phase would dominate a scripted run's time)."""
-        return [*self.workers, self.planner_agent] if self._llm_workers() else [self.planner_agent]
+        (feeding 100 memories every phase would dominate a scripted run's time) unless
+        ``agent.memory.scripted`` asks to record them anyway."""
+        keep = bool(((self.agent_cfg or {}).get("memory") or {}).get("scripted", False))
+        return [*self.workers, self.planner_agent] if self._llm_workers() or keep else [self.planner_agent]
 
     @property
     def n(self) -> int:

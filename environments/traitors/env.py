@@ -79,7 +79,7 @@ class TraitorsEnv(Environment):
     Config = TraitorsConfig
     memory_importance = {"elimination": 8, "vote_result": 6, "role": 10, "team_reveal": 10, "speech": 4,
                          "vote": 5, "belief": 2, "game_end": 9, "recruit": 9,
-                         "recruit_offer": 9}
+                         "recruit_offer": 9, "recruit_answer": 9}
 
     @staticmethod
     def cross_check(cfg: dict) -> str | None:
@@ -393,8 +393,8 @@ class TraitorsEnv(Environment):
         # the answer reaches the traitors' channel (which now includes an accepted recruit)
         self.emit("recruit", {"pid": target, "accepted": accepted, "valid": r.valid}, actor=target,
                   visibility="team:traitors")
-        if not accepted:
-            self.emit("recruit", {"pid": target, "accepted": False, "valid": r.valid}, actor=target,
+        if not accepted:  # the candidate's own record of refusing (the team event is not theirs to see)
+            self.emit("recruit_answer", {"pid": target, "accepted": False, "valid": r.valid}, actor=target,
                       visibility=f"private:{target}")
         self._win_check()
 
@@ -463,6 +463,7 @@ class TraitorsEnv(Environment):
         out: dict[str, Any] = {"winner": self.winner if self.status != "aborted_budget" else None,
                                "rounds": int(self.tick),
                                "traitors": self.traitors_initial,
+                               "recruited": [p for p in self.traitor_ids() if p not in self.traitors_initial],
                                "p_faithful_win_random": float(bl.p_faithful_win_random(self.cfg.n_players,
                                                                                        self.cfg.n_traitors))}
         if self.svc is not None:

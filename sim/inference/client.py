@@ -62,6 +62,7 @@ class Endpoint:
     params: dict = field(default_factory=dict)
     direct: bool = False  # scripted policy at zero prices: Client.act_direct serves it
     price_version: str = "none"
+    scripted: bool = False  # the scripted provider (rule-based, not an LLM), direct or not
 
 
 def make_provider(llm: dict, estimate_only: bool = False) -> Provider:
@@ -123,9 +124,12 @@ class Client:
         params = {k: llm.get(k) for k in ("temperature", "top_p", "max_tokens")}
         from .providers.scripted import ScriptedProvider
 
-        free = all(p.input == 0 and p.cached_input == 0 and p.output == 0 for p in prices.models.values())
-        direct = type(provider) is ScriptedProvider and free and not (llm.get("fallback_models") or [])
-        ep = Endpoint(name, provider.name, llm["model"], stack, is_llm, params, direct, prices.version)
+        scripted = type(provider) is ScriptedProvider
+        own = prices.for_model(llm["model"])
+        # zero-token replies cost nothing at any price; a non-zero price only reserves budget
+        # (and could deny), so only a free scripted model skips the budget layer
+        direct = scripted and own.input == 0 and own.cached_input == 0 and own.output == 0
+        ep = Endpoint(name, provider.name, llm["model"], stack, is_llm, params, direct, prices.version, scripted)
         self.endpoints[name] = ep
         return ep
 

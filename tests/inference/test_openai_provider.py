@@ -264,3 +264,17 @@ def test_strict_schema_closes_every_object_and_requires_every_property():
     assert len(objs) == 3  # Belief, TraitorPercent and TrustPoints (in $defs)
     for o in objs:
         assert o["additionalProperties"] is False and o["required"] == list(o["properties"])
+
+
+def test_strict_schema_keeps_keywords_and_property_names():
+    from pydantic import BaseModel, Field
+
+    from sim.inference.providers.openai_provider import strict_schema
+
+    class Odd(BaseModel):
+        format: str = Field("x", max_length=5)  # a property *named* like a keyword
+        n: int = Field(3, ge=1, le=9)
+
+    out = strict_schema(Odd.model_json_schema())
+    assert set(out["properties"]) == {"format", "n"} and out["required"] == ["format", "n"]
+    assert out["properties"] == Odd.model_json_schema()["properties"]  # names and bounds untouched

@@ -85,3 +85,22 @@ def test_invalid_policy_action_gives_the_same_rows_on_both_paths():
     cols = ["call_id", "reask", "attempt", "outcome", "error", "provider"]
     assert direct.ledger.frame().select(cols).equals(layered.ledger.frame().select(cols))
     assert sorted(direct.ledger.frame()["outcome"].to_list()) == ["fallback", "invalid_output", "invalid_output"]
+
+
+def test_priced_scripted_agents_also_keep_no_memory():
+    """Memory follows 'the agent is scripted', not the direct-path speed-up."""
+    base = ["llm=scripted", "run.dir=null", "seed=2", "env=traitors", "env.n_players=8", "env.n_traitors=2"]
+    a, b = _runs(base)
+    assert b.events.filter(pl.col("kind") == "reflection").height == 0
+    assert a.events["payload"].to_list() == b.events["payload"].to_list()
+
+
+def test_keep_scripted_memory_in_market_and_taxation():
+    for env, who in ((["env=market", "env.n_traders=6", "env.ticks=2"], lambda e: e.players()),
+                     (["env=taxation", "env.n_workers=5", "env.ticks=2"], lambda e: e.workers)):
+        for keep in (False, True):
+            cfg = to_dict(compose(["llm=scripted", "run.dir=null", "seed=1", *env,
+                                   f"agent.memory.scripted={str(keep).lower()}"]))
+            s = Simulation(cfg, None)
+            s.run(progress=False)
+            assert any(len(a.memory) for a in who(s.env)) is keep, (env[0], keep)

@@ -45,20 +45,29 @@ def response_format(schema: dict | None, mode: str) -> dict | None:
     raise ValueError(f"schema_mode must be one of {SCHEMA_MODES}, got {mode!r}")
 
 
+_NAME_MAPS = ("properties", "$defs", "definitions")  # keys there are names, not keywords
+
+
 def strict_schema(schema: Any) -> Any:
     """A copy of a JSON schema in the shape OpenAI's strict mode demands.
 
     Strict structured output rejects (HTTP 400) any object schema that does not
     list every property as required and forbid extra ones; pydantic's schemas
     do neither, so every object node gets ``additionalProperties: false`` and
-    ``required`` = all its properties. Our action models have no optional fields,
-    so this does not change what a valid reply is.
+    ``required`` = all its properties (a field with a default must then be
+    given). Other keywords (lengths, bounds, enums) are sent as they are: guided
+    decoders such as vLLM's enforce them. Whether api.openai.com accepts every
+    one of them in strict mode was not checked from here (no network);
+    ``llm.schema_mode=json_object`` or ``none`` avoids strict mode.
     """
     if isinstance(schema, list):
         return [strict_schema(x) for x in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {k: strict_schema(v) for k, v in schema.items()}
+    out = {}
+    for k, v in schema.items():
+        out[k] = {n: strict_schema(s) for n, s in v.items()} if k in _NAME_MAPS and isinstance(v, dict) \
+            else strict_schema(v)
     if out.get("type") == "object" or "properties" in out:
         props = out.get("properties") or {}
         out["additionalProperties"] = False

@@ -50,6 +50,8 @@ def test_offer_follows_a_banished_traitor_and_targets_an_alive_faithful():
 def test_refused_offer_changes_nothing():
     for _, r in _games(["env.recruit_accept_below_honesty=0"], range(20)):
         ans = _payloads(r.events, "recruit")
+        # the refusing candidate keeps a private record of its own answer
+        assert [p["pid"] for _, p in ans] == [p["pid"] for _, p in _payloads(r.events, "recruit_answer")]
         assert all(not p["accepted"] for _, p in ans)
         assert not any(p.get("via") for _, p in _payloads(r.events, "role"))
         assert tm.roles(r.events) == tm.initial_roles(r.events)

@@ -130,7 +130,9 @@ def persona_file_path(ref: str) -> Path:
 @functools.lru_cache(maxsize=32)
 def _load(path: str, mtime: float) -> tuple[Persona, ...]:
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise PersonaFileError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except yaml.YAMLError as e:
         raise PersonaFileError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
     entries = data.get("personas") if isinstance(data, dict) else data

@@ -244,7 +244,7 @@ def _agent_model():
         memory: Memory = Memory()
         reflection: Reflection = Reflection()
         reasks: int = Field(1, ge=0, le=5)
-        llm_by_role: dict[str, dict] = {}
+        llm_by_role: Optional[dict[str, dict]] = {}
 
     return Agent
 

@@ -263,7 +263,10 @@ class TaxationEnv(Environment):
         personas = population_for(self, self.n + 1)
         for i, p in enumerate(personas[: self.n]):  # a persona file may fix a worker's skill
             if "skill" in p.extra:
-                self.skills[i] = float(p.extra["skill"])
+                s = p.extra["skill"]
+                if isinstance(s, bool) or not isinstance(s, (int, float)) or not s > 0:
+                    raise ValueError(f"persona {p.name!r}: env.skill={s!r}: must be a positive number")
+                self.skills[i] = float(s)
         self.worker_ids = [f"w{i:03d}" for i in range(1, self.n + 1)]
         self.workers = [Worker(self, aid, p, "worker", (), "role:worker" if "worker" in by_role else "default", mem)
                         for aid, p in zip(self.worker_ids, personas)]

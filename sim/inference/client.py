@@ -279,5 +279,9 @@ def build_client(llm: dict, budget_cfg: dict, ledger: Ledger, run_path: Path | N
     client.add_endpoint("default", llm, mode, estimate_only)
     for role, over in (llm_by_role or {}).items():
         merged = {**llm, **over, "prices": {**(llm.get("prices") or {}), **(over.get("prices") or {})}}
-        client.add_endpoint(f"role:{role}", merged, mode, estimate_only)
+        # record/replay follows the role's own provider config unless the caller forces a mode
+        # (replay, resume): an LLM role under a scripted default is still recorded
+        role_mode = (cache_mode or (over.get("cache") or {}).get("mode")
+                     or ("record" if mode == "off" and over.get("provider") not in (None, "scripted") else mode))
+        client.add_endpoint(f"role:{role}", merged, role_mode, estimate_only)
     return client

@@ -100,3 +100,15 @@ def test_bad_strategy_in_persona_file_is_named(tmp_path):
     with pytest.raises(Exception, match="persona 'A': env.strategy='yolo'; allowed: zic, ziu, momentum, fundamental"):
         sim.run(["env=market", "llm=scripted", "run.dir=null", f"agent.personas={f}", "env.n_traders=2",
                  "env.ticks=1"])
+
+
+def test_non_utf8_file_and_bad_skill_are_named(tmp_path):
+    f = tmp_path / "latin.yaml"
+    f.write_bytes("personas:\n  - {name: Jos\xe9, age: 30, profession: x}\n".encode("latin-1"))
+    with pytest.raises(PersonaFileError, match="not UTF-8 text"):
+        load_persona_file(str(f))
+    g = tmp_path / "skill.yaml"
+    g.write_text("personas:\n  - {name: A, age: 30, profession: x, env: {skill: -3}}\n")
+    with pytest.raises(Exception, match="persona 'A': env.skill=-3: must be a positive number"):
+        sim.run(["env=taxation", "llm=scripted", "run.dir=null", f"agent.personas={g}", "env.n_workers=2",
+                 "env.ticks=1"])

@@ -301,3 +301,28 @@ def test_scripted_provider_rows_have_zero_tokens():
     assert df["provider"].to_list() == ["scripted"] and df["outcome"].to_list() == ["ok"]
     assert df.select("tokens_in", "tokens_cached", "tokens_out", "cost_nano").row(0) == (0, 0, 0, 0)
     assert client.budget.spent["run"] == 0
+
+
+def test_llm_role_under_a_scripted_default_is_recorded(tmp_path):
+    from sim.inference.replay import ReplayLayer
+
+    scripted = {"provider": "scripted", "model": "scripted", "max_retries": 0, "timeout_s": 1, "concurrency": 4,
+                "rate_limit": {}, "cache": {"mode": "off"}, "price_version": "none",
+                "prices": {"scripted": {"input_per_mtok": "0", "cached_input_per_mtok": "0", "output_per_mtok": "0",
+                                        "shadow": True}}, "fallback_models": []}
+    role = {k: v for k, v in _llm().items() if k not in ("cache", "max_retries")}
+    client = build_client(scripted, {}, Ledger(), tmp_path, llm_by_role={"traitor": role})
+
+    def layers(ep):
+        p, out = ep.stack, []
+        while p is not None:
+            out.append(p)
+            p = getattr(p, "inner", None)
+        return out
+
+    replay = [p for p in layers(client.endpoint("role:traitor")) if isinstance(p, ReplayLayer)]
+    assert replay and replay[0].mode == "record"
+    assert not [p for p in layers(client.endpoint("default")) if isinstance(p, ReplayLayer)]
+    # a forced mode (replay, resume) still applies to every endpoint
+    forced = build_client(scripted, {}, Ledger(), tmp_path, cache_mode="reuse", llm_by_role={"traitor": role})
+    assert [p for p in layers(forced.endpoint("role:traitor")) if isinstance(p, ReplayLayer)][0].mode == "reuse"

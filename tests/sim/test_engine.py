@@ -168,3 +168,17 @@ def test_agents_memories_hold_only_what_they_could_see(tmp_path):
         srcs = [r.source_seq for r in a.memory.records() if r.source_seq is not None]
         assert srcs and set(srcs) <= allowed
         assert hidden.height < events.height
+
+
+def test_event_payload_text_is_canonical_json():
+    import json
+
+    import numpy as np
+
+    from sim.events import dumps
+
+    ref = lambda p: json.dumps(p, sort_keys=True, separators=(",", ":"), ensure_ascii=False,  # noqa: E731
+                               default=lambda o: o.item() if hasattr(o, "item") else list(o))
+    for p in ({"worker": "w001", "hours": 12.5, "income": 123.4567}, {"b": [1, 2.5, np.float64(0.1)],
+              "a": {"z": 'é\n"', "y": (1, 2)}, "c": None, "d": True, "f": 1e16, "g": {1: 2}}, {}):
+        assert dumps(p) == ref(p)

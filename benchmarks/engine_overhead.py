@@ -47,8 +47,8 @@ def scenarios(quick: bool) -> list[tuple[str, list[str]]]:
     return [("traitors_60", ["env=traitors", "env.n_players=60", "env.n_traitors=6",
                              "env.belief_probe=false", "env.discussion_passes=0"]),
             ("taxation_100", ["env=taxation", "env.n_workers=100"]),
-            ("taxation_1000", ["env=taxation", "env.n_workers=1000"]),
-            ("taxation_5000", ["env=taxation", "env.n_workers=5000", "env.ticks=10"]),
+            ("taxation_1000", ["env=taxation", "env.n_workers=1000", "env.ticks=50"]),
+            ("taxation_5000", ["env=taxation", "env.n_workers=5000", "env.ticks=50"]),
             ("market_100", ["env=market", "env.n_traders=100"]),
             ("market_1000", ["env=market", "env.n_traders=1000"]),
             ("market_10000", ["env=market", "env.n_traders=10000", "env.ticks=3"])]

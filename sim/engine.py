@@ -99,6 +99,10 @@ class Environment(mesa.Model):
     def emit(self, kind: str, payload: dict | None = None, actor: str = "engine", visibility: str = PUBLIC):
         return self.svc.events.emit(self.tick, self.phase, actor, kind, payload, visibility)
 
+    def emit_many(self, kind: str, items) -> None:
+        """One ``kind`` event per ``(actor, payload, visibility)`` (e.g. every worker's choice)."""
+        self.svc.events.emit_many(self.tick, self.phase, kind, items)
+
     def step(self) -> None:
         self.tick = self.steps
         for ph in self.phases:

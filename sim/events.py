@@ -101,6 +101,15 @@ class EventLog:
         self.rows.append(ev)
         return ev
 
+    def emit_many(self, tick: int, phase: str, kind: str,
+                  items: Iterable[tuple[str, dict[str, Any], str]]) -> None:
+        """Append one event per ``(actor, payload, visibility)``, in order (a batch of ``emit``)."""
+        rows = self.rows
+        for actor, payload, visibility in items:
+            if not (visibility == PUBLIC or visibility.startswith(("team:", "private:"))):
+                raise ValueError(f"bad visibility {visibility!r}: use public, team:<name> or private:<id>")
+            rows.append(Event(len(rows), tick, phase, actor, kind, dumps(payload), visibility))
+
     def __len__(self) -> int:
         return len(self.rows)
 

@@ -410,9 +410,9 @@ class TaxationEnv(Environment):
         self.period_income += income
         self.period_len += 1
         self.coin += income
-        for w, h, z in zip(self.workers, hours, income):
-            self.emit("labor", {"worker": w.aid, "hours": round(float(h), 4), "income": round(float(z), 4)},
-                      actor=w.aid, visibility=f"private:{w.aid}")
+        self.emit_many("labor", ((w.aid, {"worker": w.aid, "hours": round(h, 4), "income": round(z, 4)},
+                                  f"private:{w.aid}")
+                                 for w, h, z in zip(self.workers, hours.tolist(), income.tolist())))
 
     def _worker_observation(self, i: int) -> str:
         lines = [f"Tick {self.tick}, tax period {self.period}. Your skill: {self.skills[i]:.2f} per hour.",

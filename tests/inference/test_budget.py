@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 
 import pytest
@@ -14,20 +15,10 @@ from sim.inference.errors import BudgetDenied, BudgetHalt
 from sim.inference.ledger import Ledger
 from sim.inference.types import CallMeta, ChatRequest, ChatResponse, Usage, estimate_tokens_upper
 from sim.testing.loopback import LoopbackServer
+from tests.llm_configs import PRICES, openai_llm
 
-# nano-USD per token: input 50, cached input 25, output 200
-PRICES = {"default": {"input_per_mtok": "0.050", "cached_input_per_mtok": "0.025", "output_per_mtok": "0.200"}}
+_llm = functools.partial(openai_llm, schema_mode="none", max_tokens=150, max_retries=0, concurrency=16)
 AGENTS = ("p0", "p1", "p2", "p3", "p4")
-
-
-def _llm(base_url: str = "http://127.0.0.1:9/v1", **over) -> dict:
-    d = {"provider": "openai", "model": "loop-model", "base_url": base_url, "api_key_env": None,
-         "cap_param": "max_tokens", "schema_mode": "none", "temperature": 0.7, "top_p": 0.9,
-         "max_tokens": 150, "timeout_s": 5, "max_retries": 0, "retry_backoff_s": 0.01, "concurrency": 16,
-         "rate_limit": {"rpm": None, "tpm": None}, "cache": {"mode": "off", "shared_dir": None},
-         "price_version": "test-v1", "prices": PRICES, "fallback_models": []}
-    d.update(over)
-    return d
 
 
 def _req(call_id: int, agent: str = "p1", user: str = "hi", max_tokens: int = 150, model: str = "loop-model",

@@ -17,10 +17,10 @@ from sim.inference.prices import ModelPrice, PriceTable, per_mtok_to_nano_per_to
 from sim.inference.replay import ReplayStore
 from sim.inference.types import CallMeta, ChatRequest, Usage
 from sim.testing.loopback import LoopbackServer
+from tests.llm_configs import PRICES, scripted_llm
+from tests.llm_configs import openai_llm as _llm
 
 ROOT = Path(__file__).resolve().parents[2]
-# nano-USD per token: input 50, cached input 25, output 200
-PRICES = {"default": {"input_per_mtok": "0.050", "cached_input_per_mtok": "0.025", "output_per_mtok": "0.200"}}
 SECRET = "sk-secret-xyz"
 
 
@@ -31,16 +31,6 @@ class Vote(BaseModel):
 
 def _fallback() -> Vote:
     return Vote(target="abstain", weight=1)
-
-
-def _llm(base_url: str = "http://127.0.0.1:9/v1", **over) -> dict:
-    d = {"provider": "openai", "model": "loop-model", "base_url": base_url, "api_key_env": None,
-         "cap_param": "max_tokens", "schema_mode": "json_schema", "temperature": 0.7, "top_p": 0.9,
-         "max_tokens": 64, "timeout_s": 5, "max_retries": 2, "retry_backoff_s": 0.01, "concurrency": 8,
-         "rate_limit": {"rpm": None, "tpm": None}, "cache": {"mode": "off", "shared_dir": None},
-         "price_version": "test-v1", "prices": PRICES, "fallback_models": []}
-    d.update(over)
-    return d
 
 
 def _req(user: str = "hello", call_id: int = 1, agent: str = "p1", tick: int = 0, **kw) -> ChatRequest:
@@ -306,10 +296,7 @@ def test_scripted_provider_rows_have_zero_tokens():
 def test_llm_role_under_a_scripted_default_is_recorded(tmp_path):
     from sim.inference.replay import ReplayLayer
 
-    scripted = {"provider": "scripted", "model": "scripted", "max_retries": 0, "timeout_s": 1, "concurrency": 4,
-                "rate_limit": {}, "cache": {"mode": "off"}, "price_version": "none",
-                "prices": {"scripted": {"input_per_mtok": "0", "cached_input_per_mtok": "0", "output_per_mtok": "0",
-                                        "shadow": True}}, "fallback_models": []}
+    scripted = scripted_llm()
     role = {k: v for k, v in _llm().items() if k not in ("cache", "max_retries")}
     client = build_client(scripted, {}, Ledger(), tmp_path, llm_by_role={"traitor": role})
 

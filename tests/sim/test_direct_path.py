@@ -17,6 +17,7 @@ from sim.inference.client import build_client
 from sim.inference.ledger import Ledger
 from sim.inference.types import CallMeta, ChatRequest
 from sim.runner import Simulation
+from tests.llm_configs import scripted_llm
 
 LAYERED = ["llm.prices.scripted.input_per_mtok=1"]
 KEY = ["call_id", "reask", "attempt", "tick", "phase", "agent", "purpose", "provider", "endpoint", "model",
@@ -55,24 +56,15 @@ class Pick(BaseModel):
     target: str
 
 
-def _scripted_llm(**over):
-    d = {"provider": "scripted", "model": "scripted", "max_retries": 0, "timeout_s": 1, "concurrency": 4,
-         "rate_limit": {}, "cache": {"mode": "off"}, "price_version": "none",
-         "prices": {"scripted": {"input_per_mtok": "0", "cached_input_per_mtok": "0", "output_per_mtok": "0",
-                                 "shadow": True}}, "fallback_models": []}
-    d.update(over)
-    return d
-
-
 def test_invalid_policy_action_gives_the_same_rows_on_both_paths():
     meta = CallMeta(agent="p1", purpose="vote", tick=1, phase="banish", call_id=7)
     always_bad = lambda a: "p9 is not alive"  # noqa: E731
 
-    direct = build_client(_scripted_llm(), {}, Ledger(), None)
+    direct = build_client(scripted_llm(), {}, Ledger(), None)
     assert direct.endpoint("default").direct
-    r1 = direct.act_direct(meta, "scripted", 16, Pick, lambda: Pick(target="p9"), always_bad, reasks=1)
+    r1 = direct.act_direct(meta, 16, Pick, lambda: Pick(target="p9"), always_bad, reasks=1)
 
-    priced = _scripted_llm(prices={"scripted": {"input_per_mtok": "1", "cached_input_per_mtok": "0",
+    priced = scripted_llm(prices={"scripted": {"input_per_mtok": "1", "cached_input_per_mtok": "0",
                                                 "output_per_mtok": "0", "shadow": True}})
     layered = build_client(priced, {}, Ledger(), None)
     assert not layered.endpoint("default").direct

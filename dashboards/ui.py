@@ -1,10 +1,11 @@
 """Streamlit pieces every page shares (kept apart from data.py, which has no Streamlit)."""
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from dashboards import data
+from dashboards import charts, data
 
 
 def ensure_navigation() -> None:
@@ -33,3 +34,25 @@ def selected_run(env: str, key: str, missing: str, missing_level: str = "warning
     for w in run.warnings:
         st.info(w)
     return run
+
+
+def tick_metrics(run: data.Run) -> pl.DataFrame:
+    """The run's per-tick metrics; stops the page when there are none yet."""
+    met = run.metrics
+    if met.height == 0 or "tick" not in met.columns:
+        st.info("This run has no per-tick metrics yet.")
+        st.stop()
+    return met
+
+
+def metric_groups(met: pl.DataFrame, groups, x_title: str | None = None) -> int:
+    """One line chart per ``(title, unit, columns)`` group that has numeric columns; returns how many."""
+    shown = 0
+    for title, unit, cols in groups:
+        have = data.numeric_columns(met, cols)
+        if have:
+            args = (x_title,) if x_title else ()
+            st.altair_chart(charts.multi_line(data.long_metrics(met, have), f"{title} over time", unit, *args),
+                            width="stretch")
+            shown += 1
+    return shown

@@ -92,6 +92,10 @@ class Environment(mesa.Model):
     def players(self) -> list:
         return list(self.agents)
 
+    def keeps_scripted_memory(self) -> bool:
+        """``agent.memory.scripted``: record scripted agents' memories although they never read them."""
+        return bool(((self.agent_cfg or {}).get("memory") or {}).get("scripted", False))
+
     # -- engine services ------------------------------------------------
     def rng_for(self, *names: object):
         return np_rng(self.root_seed, *names)
@@ -162,17 +166,16 @@ class Environment(mesa.Model):
         reasks = int(self.agent_cfg.get("reasks", 1))
         # Requests on direct (scripted, free) endpoints are decided here, in order, with no
         # prompt and no coroutine; the rest go to the layered client concurrently.
-        reqs: list[tuple[ActRequest, Any]] = []
+        reqs: list[tuple[ActRequest, CallMeta, Any]] = []
         remote: list[tuple[ActRequest, ChatRequest]] = []
         for r in requests:
             cid = client.new_call_id()
             ep = client.endpoint(r.agent.endpoint)
             if ep.direct:
-                meta = self._meta(r, cid)
-                reqs.append((r, meta))
+                reqs.append((r, self._meta(r, cid), ep))
             else:
                 q = self._chat_request(r, cid)
-                reqs.append((r, q.meta))
+                reqs.append((r, q.meta, ep))
                 remote.append((r, q))
         results: dict[int, Any] = {}
         if remote:
@@ -188,12 +191,10 @@ class Environment(mesa.Model):
             results = {q.meta.call_id: res for (_, q), res in zip(remote, self.svc.runner.run(go()))}
         out: list[ActResult] = []
         halted = None
-        for r, meta in reqs:
+        for r, meta, ep in reqs:
             res = results.get(meta.call_id)
             if res is None:
-                ep = client.endpoint(r.agent.endpoint)
-                res = client.act_direct(meta, ep.model, int(r.max_tokens or ep.params.get("max_tokens") or 96),
-                                        r.action_cls, r.fallback, r.validate, reasks)
+                res = client.act_direct(meta, _max_tokens(r, ep), r.action_cls, r.fallback, r.validate, reasks)
             if isinstance(res, BaseException):
                 from sim.inference.errors import BudgetHalt
 
@@ -231,7 +232,12 @@ class Environment(mesa.Model):
         messages = a.build_messages(r.purpose, r.action_cls, obs, self)
         meta = self._meta(r, call_id)
         p = ep.params
-        return ChatRequest(messages=messages, model=ep.model, max_tokens=int(r.max_tokens or p.get("max_tokens") or 96),
+        return ChatRequest(messages=messages, model=ep.model, max_tokens=_max_tokens(r, ep),
                            temperature=float(p.get("temperature") or 0.0), top_p=float(p.get("top_p") or 1.0),
                            seed=derive_seed(self.root_seed, "call", call_id) % (2**31), meta=meta,
                            schema=json_schema(r.action_cls), scripted=r.fallback)
+
+
+def _max_tokens(r: ActRequest, ep) -> int:
+    """The request's output cap, else the endpoint's, else 96."""
+    return int(r.max_tokens or ep.params.get("max_tokens") or 96)

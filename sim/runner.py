@@ -204,7 +204,7 @@ class Simulation:
         imp = getattr(self.env, "memory_importance", {})
         skip = {"phase_start", "phase_end", "llm_call", "run_start", "reflection"}
         rows = [e for e in new if e.kind not in skip]
-        keep_scripted = bool(((self.cfg.get("agent") or {}).get("memory") or {}).get("scripted", False))
+        keep_scripted = self.env.keeps_scripted_memory()
         shared: dict = {}  # each event rendered and embedded once per delivery, not once per agent
         for a in self.env.players():
             if not keep_scripted and self.client.endpoint(a.endpoint).scripted:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import charts, data
+from dashboards import data
 
-from dashboards.ui import ensure_navigation, selected_run
+from dashboards.ui import ensure_navigation, metric_groups, selected_run, tick_metrics
 
 ensure_navigation()
 
@@ -21,18 +21,8 @@ GROUPS = (
 st.title("Market")
 run = selected_run("market", "market_run", "No market runs under the runs root (or none selected). Produce one with "
                                            "`agora run env=market llm=scripted run.dir=<root>/market/s1 seed=1`.")
-met = run.metrics
-if met.height == 0 or "tick" not in met.columns:
-    st.info("This run has no per-tick metrics yet.")
-    st.stop()
-
-shown = 0
-for title, unit, cols in GROUPS:
-    have = data.numeric_columns(met, cols)
-    if have:
-        st.altair_chart(charts.multi_line(data.long_metrics(met, have), f"{title} over time", unit),
-                        width="stretch")
-        shown += 1
+met = tick_metrics(run)
+shown = metric_groups(met, GROUPS)
 missing = [c for c in ("last_price", "spread", "volume", "bid_depth", "ask_depth") if c not in met.columns]
 if missing:
     st.caption("not in this run's metrics: " + ", ".join(missing))

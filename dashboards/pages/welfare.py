@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboards import charts, data
 
-from dashboards.ui import ensure_navigation, selected_run
+from dashboards.ui import ensure_navigation, metric_groups, selected_run, tick_metrics
 
 ensure_navigation()
 
@@ -32,18 +32,8 @@ def prefixed(cols: list[str], prefix: str) -> list[str]:
 st.title("Welfare (Taxation)")
 run = selected_run("taxation", "welfare_run", "No taxation runs under the runs root (or none selected). Produce one with "
                                               "`agora run env=taxation llm=scripted run.dir=<root>/taxation/s1 seed=1`.")
-met = run.metrics
-if met.height == 0 or "tick" not in met.columns:
-    st.info("This run has no per-tick metrics yet.")
-    st.stop()
-
-shown = 0
-for title, unit, cols in GROUPS:
-    have = data.numeric_columns(met, cols)
-    if have:
-        st.altair_chart(charts.multi_line(data.long_metrics(met, have), f"{title} over time", unit,
-                                          "tick (tax period step)"), width="stretch")
-        shown += 1
+met = tick_metrics(run)
+shown = metric_groups(met, GROUPS, "tick (tax period step)")
 num = data.numeric_columns(met)
 rates = prefixed(num, "rate_")
 if rates:

@@ -6,10 +6,9 @@ checks what the schema cannot know: the trader's cash, units, role and remaining
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, create_model
 
@@ -24,28 +23,11 @@ class OrderAction(BaseModel):
     qty: int = Field(0, ge=0)
 
 
-class _SchemaCached(BaseModel):
-    """Caches the default JSON schema: the engine asks for it on every request, and building
-    it costs milliseconds, which dominates a scripted run with many traders."""
-
-    @classmethod
-    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        if args or kwargs:
-            return super().model_json_schema(*args, **kwargs)
-        if cls not in _SCHEMAS:
-            _SCHEMAS[cls] = super().model_json_schema()
-        return json.loads(json.dumps(_SCHEMAS[cls]))  # callers may mutate; faster than deepcopy
-
-
-_SCHEMAS: dict[type, dict[str, Any]] = {}
-
-
 @lru_cache(maxsize=64)  # one class per market, not one per decision
 def order_model(max_price: int, max_qty: int) -> type[BaseModel]:
     """An OrderAction whose price and qty are bounded for this market (0 allowed for hold)."""
     return create_model(
         "Order",
-        __base__=_SchemaCached,
         side=(Side, ...),
         price=(int, Field(0, ge=0, le=max_price)),
         qty=(int, Field(0, ge=0, le=max_qty)),

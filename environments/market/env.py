@@ -115,15 +115,12 @@ def memorable(row: Any, aid: str) -> bool:
 class TraderMemory(MemoryStream):
     """A memory stream that only stores what `memorable` keeps."""
 
-    def __init__(self, aid: str, enabled: bool = True, **kw: Any) -> None:
+    def __init__(self, aid: str, **kw: Any) -> None:
         super().__init__(**kw)
         self.aid = aid
-        self.enabled = enabled
 
     def observe_events(self, events_rows, viewer_id, viewer_teams=(), importance=None,
                        default_importance: float = DEFAULT_IMPORTANCE, shared: dict | None = None) -> list[int]:
-        if not self.enabled:
-            return []
         rows = [r for r in events_rows if memorable(r, viewer_id)]
         return super().observe_events(rows, viewer_id, viewer_teams, importance, default_importance, shared)
 
@@ -141,10 +138,8 @@ class Trader(Player):
 
     def __init__(self, model, aid, persona, role, memory_cfg):
         super().__init__(model, aid, persona, role, (), "default", memory_cfg)
-        # Scripted policies never read memory, so a scripted run skips storing (and embedding) it.
-        keep = bool(((model.agent_cfg or {}).get("memory") or {}).get("scripted", False))
-        enabled = keep or (model.llm_cfg or {}).get("provider", "scripted") != "scripted"
-        self.memory = TraderMemory(aid, enabled, embedder=self.memory.embedder, config=self.memory.config)
+        # (scripted traders get no events at all: the run skips scripted agents' memories)
+        self.memory = TraderMemory(aid, embedder=self.memory.embedder, config=self.memory.config)
 
     def role_text(self) -> str:
         env: MarketEnv = self.model

@@ -231,8 +231,8 @@ class TaxationEnv(Environment):
         """Agents that get memories: scripted workers never read theirs, so they are left out
         (feeding 100 memories every phase would dominate a scripted run's time) unless
         ``agent.memory.scripted`` asks to record them anyway."""
-        keep = bool(((self.agent_cfg or {}).get("memory") or {}).get("scripted", False))
-        return [*self.workers, self.planner_agent] if self._llm_workers() or keep else [self.planner_agent]
+        keep = self._llm_workers() or self.keeps_scripted_memory()
+        return [*self.workers, self.planner_agent] if keep else [self.planner_agent]
 
     @property
     def n(self) -> int:

@@ -188,7 +188,7 @@ class Client:
                 req = req.with_(messages=msgs, meta=meta)
         return self._fallback(req, ep, fallback, "invalid_output")
 
-    def act_direct(self, meta: CallMeta, model: str, max_tokens: int, action_cls: type[A], fallback: Callable[[], A],
+    def act_direct(self, meta: CallMeta, max_tokens: int, action_cls: type[A], fallback: Callable[[], A],
                    validate: Callable[[A], str | None] | None = None, reasks: int = 1) -> ActResult[A]:
         """A direct endpoint's decision: the scripted policy, checked like any reply.
 
@@ -200,20 +200,19 @@ class Client:
         if type(action) is not action_cls:
             action = action_cls.model_validate(action.model_dump() if hasattr(action, "model_dump") else action)
         err = validate(action) if validate is not None else None
-        rows = self.ledger.rows
         ep = self.endpoint(meta.endpoint)
+
+        def row(attempt: int, reask: int, price_version: str, **kw) -> None:
+            self.ledger.rows.append(LedgerRow(meta.call_id, attempt, meta.tick, meta.phase, meta.agent, meta.purpose,
+                                              reask, "scripted", meta.endpoint, ep.model, price_version, "",
+                                              max_tokens=max_tokens, run_id=self.ledger.run_id, **kw))
+
         if err is None:
-            rows.append(LedgerRow(meta.call_id, 1, meta.tick, meta.phase, meta.agent, meta.purpose, 0, "scripted",
-                                  meta.endpoint, model, ep.price_version, "", max_tokens=max_tokens,
-                                  run_id=self.ledger.run_id))
+            row(1, 0, ep.price_version)
             return ActResult(action, True, "scripted")
         for k in range(reasks + 1):
-            rows.append(LedgerRow(meta.call_id, 1, meta.tick, meta.phase, meta.agent, meta.purpose, k, "scripted",
-                                  meta.endpoint, model, ep.price_version, "", max_tokens=max_tokens,
-                                  outcome="invalid_output", error=err[:300], run_id=self.ledger.run_id))
-        rows.append(LedgerRow(meta.call_id, 0, meta.tick, meta.phase, meta.agent, meta.purpose, reasks, "scripted",
-                              meta.endpoint, model, "none", "", max_tokens=max_tokens, outcome="fallback",
-                              error="invalid_output", run_id=self.ledger.run_id))
+            row(1, k, ep.price_version, outcome="invalid_output", error=err[:300])
+        row(0, reasks, "none", outcome="fallback", error="invalid_output")
         return ActResult(fallback(), False, "fallback", "invalid_output")
 
     @staticmethod

@@ -1,20 +1,15 @@
 """The one agent design every environment uses: persona + memory + the engine's act seam."""
 from __future__ import annotations
 
-from typing import Any
-
 import mesa
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from agents.embeddings import make_embedder
 from agents.memory import MemoryStream, RetrievalConfig
 from agents.persona import Persona
 from agents.prompts import render
+from sim.engine import PlayerBase
 from sim.inference.types import json_schema
-
-
-class Reflection(BaseModel):
-    insight: str = Field(..., min_length=1, max_length=160)
 
 
 def schema_fields(action_cls: type[BaseModel]) -> str:
@@ -29,19 +24,13 @@ def schema_fields(action_cls: type[BaseModel]) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
-class Player(mesa.Agent):
+class Player(PlayerBase):
     """An agent with a persona, a memory of what it could see, and an endpoint."""
 
     def __init__(self, model: mesa.Model, aid: str, persona: Persona, role: str = "", teams: tuple[str, ...] = (),
                  endpoint: str = "default", memory_cfg: dict | None = None):
-        super().__init__(model)
-        self.aid = aid
+        super().__init__(model, aid, role, teams, endpoint)
         self.persona = persona
-        self.role = role
-        self.teams = tuple(teams)
-        self.budget_teams: tuple[str, ...] = ()
-        self.endpoint = endpoint
-        self.alive = True
         mc = memory_cfg or {}
         self.memory_k = int(mc.get("k", 4))
         self.memory_chars = int(mc.get("line_chars", 120))
@@ -59,19 +48,12 @@ class Player(mesa.Agent):
         """Environment-specific standing instructions (stable across calls)."""
         return ""
 
-    def build_messages(self, purpose: str, action_cls: type[BaseModel], observation: str, env: Any
-                       ) -> tuple[tuple[str, str], ...]:
+    def build_messages(self, purpose: str, action_cls: type[BaseModel], observation: str, *, now: int,
+                       budget: str = "") -> tuple[tuple[str, str], ...]:
+        """The prompt: persona and role (byte-stable), then memories, the budget view and the question."""
         system = render("act", prefix=self.persona.prefix(), role=self.role_text())
-        mems = self.memory.retrieve(observation, now=env.tick, k=self.memory_k) if len(self.memory) else []
+        mems = self.memory.retrieve(observation, now=now, k=self.memory_k) if len(self.memory) else []
         mem_text = ("Memories:\n" + "\n".join(f"- {m.text[: self.memory_chars]}" for m in mems) + "\n") if mems else ""
-        budget = ""
-        client = env.svc.client
-        if client.show_remaining:
-            rem = client.remaining_usd(f"agent:{self.aid}")
-            if rem is None:
-                rem = client.remaining_usd("run")
-            if rem is not None:
-                budget = f"Compute budget left: ${rem:.6f}\n"
         user = render("user", memories=mem_text, budget=budget, observation=observation,
                       fields=schema_fields(action_cls))
         return (("system", system), ("user", user))

@@ -1,9 +1,13 @@
 """Pure loading and shaping helpers for the dashboards (polars in, polars out).
 
 Nothing here imports Streamlit, so every function is testable on tiny frames.
-Loading never raises on a bad run directory: a half-written or corrupt run
-comes back as a ``Notice`` the page shows instead of a traceback, and any path
-outside the runs root is refused before it is read.
+Loading never raises on a bad run directory: a half-written or corrupt run, a
+summary with fields of the wrong type or a table with the wrong columns comes
+back as a ``Notice`` the page shows instead of a traceback. Every file is
+resolved before it is read (the run folder *and* each file in it, so a symlinked
+summary.json cannot lead outside), and whatever leaves the runs root is refused.
+A run directory is data from whoever made it (docs/security.md): only JSON,
+Parquet and GraphML are parsed here, never pickles.
 """
 from __future__ import annotations
 
@@ -17,7 +21,6 @@ import networkx as nx
 import polars as pl
 
 from sim.events import filter_visible
-from sim.rundir import RunDir
 
 TABLES = ("events", "ledger", "metrics")
 FAILED_OUTCOMES = ("timeout", "rate_limited", "server_error", "bad_request")
@@ -67,10 +70,34 @@ def confine(root: Path | str, path: Path | str) -> Path:
     """Resolve ``path`` (relative paths are taken under ``root``) and refuse it if it escapes ``root``."""
     root_r = Path(root).resolve()
     p = Path(path)
-    p_r = (p if p.is_absolute() else root_r / p).resolve()
+    try:
+        p_r = (p if p.is_absolute() else root_r / p).resolve()
+    except (OSError, ValueError, RuntimeError) as e:  # NUL byte, name too long, symlink loop
+        raise PathRefused(f"{_shown(path)}: not a usable path ({type(e).__name__}); refused") from None
     if p_r != root_r and root_r not in p_r.parents:
-        raise PathRefused(f"{path}: outside the runs root {root_r}; refused")
+        raise PathRefused(f"{_shown(path)}: outside the runs root {root_r}; refused")
     return p_r
+
+
+def confine_file(root: Path | str, run: Path, name: Path | str) -> Path:
+    """The resolved path of file ``name`` of ``run``, refused when it (or a symlink on the way) leaves ``root``
+    or is not a regular file (a FIFO or device would block or never end).
+
+    Callers read the returned path, so what was checked is what is read.
+    """
+    try:
+        f = confine(root, run / name)
+    except PathRefused:
+        raise PathRefused(f"{run.name}: {name} links outside the runs root; refused") from None
+    if not f.is_file():
+        raise PathRefused(f"{run.name}: {name} is not a regular file; refused")
+    return f
+
+
+def _shown(path: Path | str, limit: int = 120) -> str:
+    """A path as put in a notice: printable and short (a pasted path may hold a NUL or be megabytes long)."""
+    text = ascii(str(path))[1:-1]
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def list_runs(root: Path | str) -> list[Path]:
@@ -95,17 +122,102 @@ def relative(root: Path | str, path: Path) -> str:
 # ----- loading -------------------------------------------------------------------------
 
 
-def read_summary(path: Path) -> dict[str, Any] | Notice:
-    f = path / "summary.json"
-    try:
-        s = json.loads(f.read_text())
-    except FileNotFoundError:
-        return Notice(path, f"{path.name}: no summary.json (not a run directory)")
-    except (OSError, ValueError) as e:
-        return Notice(path, f"{path.name}: summary.json is unreadable or half-written ({type(e).__name__})")
+SUMMARY_TYPES: dict[str, tuple[type, ...]] = {
+    "env": (str,), "status": (str,), "seed": (int,), "ticks": (int,), "wall_s": (int, float),
+    "budget_usd": (int, float), "outcome": (dict,), "llm": (dict,)}
+LLM_TYPES: dict[str, tuple[type, ...]] = {
+    "provider": (str,), "model": (str,), "is_llm": (bool,), "calls": (int,), "tokens_in": (int,),
+    "tokens_out": (int,), "usd": (int, float)}
+_INT_LIMIT = 2 ** 62  # well inside Int64, so sums such as tokens_in + tokens_out still fit
+
+
+def summary_problem(s: Any) -> str | None:
+    """What is wrong with a parsed summary.json (None when the pages can use it).
+
+    Fields may be missing or null (a run still starting); a present field must
+    have the type the pages compute with.
+    """
     if not isinstance(s, dict):
-        return Notice(path, f"{path.name}: summary.json is not a JSON object")
+        return f"summary.json is a JSON {_json_type(s)}, not an object"
+    problem = _field_problem(s, SUMMARY_TYPES, "")
+    if problem or not isinstance(s.get("llm"), dict):
+        return problem
+    return _field_problem(s["llm"], LLM_TYPES, "llm.")
+
+
+def _field_problem(where: dict[str, Any], types: dict[str, tuple[type, ...]], prefix: str) -> str | None:
+    for key, allowed in types.items():
+        v = where.get(key)
+        if v is None:
+            continue
+        if isinstance(v, bool) and bool not in allowed or not isinstance(v, allowed):
+            want = "number" if float in allowed else _json_type(allowed[0]())
+            return f"summary.json field {prefix}{key} is a JSON {_json_type(v)}, expected {want}"
+        if isinstance(v, int) and abs(v) >= _INT_LIMIT:
+            return f"summary.json field {prefix}{key} is out of range"
+    return None
+
+
+def _json_type(v: Any) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean", int: "integer",
+            float: "number", type(None): "null"}.get(type(v), type(v).__name__)
+
+
+def read_summary(root: Path | str, path: Path) -> dict[str, Any] | Notice:
+    """A run's summary.json, checked; a Notice when it is missing, unreadable, mistyped or links outside ``root``."""
+    if not (path / "summary.json").exists() and not (path / "summary.json").is_symlink():
+        return Notice(path, f"{path.name}: no summary.json (not a run directory)")
+    try:
+        f = confine_file(root, path, "summary.json")
+        s = json.loads(f.read_text())
+    except PathRefused as e:
+        return Notice(path, str(e))
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: a JSON nested thousands deep
+        return Notice(path, f"{path.name}: summary.json is unreadable or half-written ({type(e).__name__})")
+    problem = summary_problem(s)
+    if problem:
+        return Notice(path, f"{path.name}: {problem}; run skipped")
     return s
+
+
+# Columns the pages compute with and the dtypes they need (events: docs/events.md).
+EVENT_COLUMNS = {"seq": "int", "tick": "int", "phase": "str", "actor": "str", "kind": "str",
+                 "payload": "str", "visibility": "str"}
+LEDGER_COLUMNS = {"tick": "int", "agent": "str", "phase": "str", "purpose": "str", "model": "str",
+                  "outcome": "str", "tokens_in": "int", "tokens_out": "int", "cost_nano": "int"}
+METRIC_COLUMNS = {"tick": "int"}
+TABLE_COLUMNS = {"events": EVENT_COLUMNS, "ledger": LEDGER_COLUMNS, "metrics": METRIC_COLUMNS}
+
+
+def table_problem(name: str, df: pl.DataFrame) -> str | None:
+    """Missing columns or wrong dtypes in a table (None when the pages can use it, or when there is none yet)."""
+    if df.width == 0:
+        return None
+    want = TABLE_COLUMNS[name]
+    # per-tick metrics are whatever the environment declares: only a present tick is checked
+    missing = [] if name == "metrics" else [c for c in want if c not in df.columns]
+    if missing:
+        return f"{name} table lacks column(s) {', '.join(missing)}"
+    for c, kind in want.items():
+        if c not in df.columns:
+            continue
+        dt = df[c].dtype
+        ok = dt.is_integer() if kind == "int" else dt in (pl.Utf8, pl.Null)
+        if not ok:
+            return f"{name} table column {c} is {dt}, expected {'an integer' if kind == 'int' else 'text'}"
+    return None
+
+
+def read_table(root: Path | str, path: Path, name: str) -> pl.DataFrame | None:
+    """The compacted table if present, else the per-tick parts (as ``RunDir.read_table``), each file confined."""
+    final = path / f"{name}.parquet"
+    if final.exists() or final.is_symlink():
+        return pl.read_parquet(confine_file(root, path, f"{name}.parquet"))
+    parts = sorted((path / "parts").glob(f"{name}-*.parquet"))
+    if not parts:
+        return None
+    return pl.concat([pl.read_parquet(confine_file(root, path, f.relative_to(path))) for f in parts],
+                     how="diagonal_relaxed")
 
 
 def load_run(root: Path | str, path: Path | str) -> Run | Notice:
@@ -113,25 +225,36 @@ def load_run(root: Path | str, path: Path | str) -> Run | Notice:
     try:
         p = confine(root, path)
     except PathRefused as e:
-        return Notice(Path(path), str(e))
-    if not p.is_dir():
-        return Notice(p, f"{p.name}: no such run directory")
-    summ = read_summary(p)
+        return Notice(Path(_shown(path)), str(e))
+    try:
+        is_dir = p.is_dir()
+    except OSError:  # e.g. a name too long for the file system
+        is_dir = False
+    if not is_dir:
+        return Notice(p, f"{_shown(p.name)}: no such run directory")
+    summ = read_summary(root, p)
     if isinstance(summ, Notice):
         return summ
-    rd = RunDir(p)
     tables: dict[str, pl.DataFrame] = {}
     for name in TABLES:
         try:
-            df = rd.read_table(name)
+            df = read_table(root, p, name)
+        except PathRefused as e:
+            return Notice(p, str(e))
         except Exception as e:  # noqa: BLE001 - any Parquet decode error means a damaged file
             return Notice(p, f"{p.name}: {name} table is corrupt or truncated ({type(e).__name__}: {str(e)[:120]})")
-        tables[name] = df if df is not None else pl.DataFrame()
+        df = df if df is not None else pl.DataFrame()
+        problem = table_problem(name, df)
+        if problem:
+            return Notice(p, f"{p.name}: {problem}; run skipped")
+        tables[name] = df
     rm = None
     warnings: list[str] = []
-    if (p / "round_metrics.parquet").exists():
+    if (p / "round_metrics.parquet").exists() or (p / "round_metrics.parquet").is_symlink():
         try:
-            rm = pl.read_parquet(p / "round_metrics.parquet")
+            rm = pl.read_parquet(confine_file(root, p, "round_metrics.parquet"))
+        except PathRefused as e:
+            warnings.append(f"{e}; recomputed from events")
         except Exception:  # noqa: BLE001
             warnings.append("round_metrics.parquet is unreadable; recomputed from events")
     partial = not (p / "events.parquet").exists()
@@ -194,7 +317,7 @@ def runs_table(root: Path | str) -> tuple[pl.DataFrame, list[Notice]]:
     """One row per run under ``root`` (summaries only, so it stays fast with many runs)."""
     rows, notices = [], []
     for p in list_runs(root):
-        s = read_summary(p)
+        s = read_summary(root, p)
         if isinstance(s, Notice):
             notices.append(s)
             continue
@@ -328,13 +451,14 @@ def trust_points(events: pl.DataFrame) -> pl.DataFrame:
     return b.select("tick", "i", "j", "trust", "p", "i_role", "j_role")
 
 
-def read_trust_graph(path: Path, tick: int) -> nx.DiGraph | None:
-    f = path / "trust" / f"trust_round_{tick}.graphml"
-    if not f.exists():
+def read_trust_graph(root: Path | str, path: Path, tick: int) -> nx.DiGraph | None:
+    """The round's trust GraphML; None when absent, damaged or linking outside ``root`` (the page says so)."""
+    name = Path("trust") / f"trust_round_{tick}.graphml"
+    if not (path / name).exists():
         return None
     try:
-        return nx.read_graphml(f)
-    except Exception:  # noqa: BLE001 - a damaged artifact just hides the graph
+        return nx.read_graphml(confine_file(root, path, name))
+    except Exception:  # noqa: BLE001 - a damaged or refused artifact just hides the graph
         return None
 
 
@@ -427,11 +551,20 @@ def transcript(events: pl.DataFrame, view: str, roles: dict[str, str]) -> pl.Dat
 
 
 def _say(payload: str) -> str:
-    """One readable line for a transcript payload."""
+    """One readable line for a transcript payload (the raw text when it is not a JSON object)."""
     try:
         d = json.loads(payload)
-    except ValueError:
-        return payload
+    except (TypeError, ValueError, RecursionError):
+        return str(payload)
+    if not isinstance(d, dict):
+        return str(payload)
+    try:
+        return _say_event(d)
+    except TypeError:  # a field of an unexpected type: show the payload as it is
+        return json.dumps(d, sort_keys=True)
+
+
+def _say_event(d: dict[str, Any]) -> str:
     if "text" in d:
         return str(d["text"])
     if "voter" in d:
@@ -449,8 +582,36 @@ def _say(payload: str) -> str:
     if "role" in d:
         return f"{d.get('pid')} is {d['role']}"
     if "traitors" in d:
-        return f"traitors: {', '.join(d['traitors'])}"
+        return f"traitors: {', '.join(map(str, d['traitors']))}"
     return json.dumps(d, sort_keys=True)
+
+
+@dataclass
+class TraitorsView:
+    """Everything the Trust page draws that is derived from the event payloads."""
+
+    points: pl.DataFrame
+    calibration: pl.DataFrame
+    rounds: pl.DataFrame
+    banish_votes: pl.DataFrame
+    roles: dict[str, str]
+
+
+# What decoding someone else's payloads can raise: bad JSON, a list where an object was
+# expected, a missing key, a value of the wrong type.
+PAYLOAD_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError,
+                  pl.exceptions.PolarsError)
+
+
+def traitors_view(run: Run) -> TraitorsView | Notice:
+    """Trust points, calibration, round metrics, votes and roles; a Notice when the payloads are not Traitors events."""
+    try:
+        roles = {str(pid): str(role) for pid, role in player_roles(run.events).items()}
+        return TraitorsView(trust_points(run.events), belief_calibration(run.events), traitors_round_table(run),
+                            vote_flows(run.events, "banish"), roles)
+    except PAYLOAD_ERRORS as e:
+        return Notice(run.path, f"{run.path.name}: events.parquet does not hold readable Traitors events "
+                                f"({type(e).__name__}: {_shown(e)})")
 
 
 # ----- generic metrics -----------------------------------------------------------------
@@ -483,11 +644,16 @@ def selection(state: Any, root: Path | str, env: str | None = None) -> list[str]
     """
     all_runs = [relative(root, p) for p in list_runs(root)]
     chosen = [r for r in (state.get(SELECTION_KEY) or []) if r in all_runs] or all_runs
-    if env is None:
-        return chosen
-    out = []
+    return chosen if env is None else env_selection(root, chosen, env)[0]
+
+
+def env_selection(root: Path | str, chosen: Sequence[str], env: str) -> tuple[list[str], list[Notice]]:
+    """The runs of ``env`` among ``chosen``, and a Notice for each whose summary cannot be read."""
+    out, notices = [], []
     for r in chosen:
-        s = read_summary(Path(root) / r)
-        if isinstance(s, dict) and s.get("env") == env:
+        s = read_summary(root, Path(root) / r)
+        if isinstance(s, Notice):
+            notices.append(s)
+        elif s.get("env") == env:
             out.append(r)
-    return out
+    return out, notices

@@ -23,7 +23,9 @@ def ensure_navigation() -> None:
 def selected_run(env: str, key: str, missing: str, missing_level: str = "warning") -> data.Run:
     """The run chosen on this page among the selected runs of ``env``; stops the page otherwise."""
     root = data.runs_root()
-    paths = data.selection(st.session_state, root, env=env)
+    paths, notices = data.env_selection(root, data.selection(st.session_state, root), env)
+    for n in notices:  # a selected run whose summary cannot be read: say so, show the others
+        st.warning(n.message)
     if not paths:
         getattr(st, missing_level)(missing)
         st.stop()

@@ -1,18 +1,41 @@
-"""Environments by name, imported lazily so `agora --help` stays fast."""
+"""Environments by name: the one place their names live.
+
+Each environment module decorates its class with ``@register``; the table
+below says which module to import for a name, so `agora --help` stays fast and
+nothing else in the code base needs to know which environments exist.
+"""
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-ENVIRONMENTS = {
-    "traitors": "environments.traitors.env:TraitorsEnv",
-    "taxation": "environments.taxation.env:TaxationEnv",
-    "market": "environments.market.env:MarketEnv",
+if TYPE_CHECKING:
+    from sim.engine import Environment
+
+# name -> module that registers it
+MODULES = {
+    "traitors": "environments.traitors.env",
+    "taxation": "environments.taxation.env",
+    "market": "environments.market.env",
 }
+ENVIRONMENTS = tuple(MODULES)
+_CLASSES: dict[str, type["Environment"]] = {}
 
 
-def env_class(name: str):
-    mod, _, cls = ENVIRONMENTS[name].partition(":")
-    return getattr(importlib.import_module(mod), cls)
+def register(cls: type["Environment"]) -> type["Environment"]:
+    """Class decorator: ``cls.name`` becomes a registered environment."""
+    if cls.name not in MODULES:
+        raise ValueError(f"environment {cls.name!r} is not listed in environments/registry.py MODULES")
+    _CLASSES[cls.name] = cls
+    return cls
+
+
+def env_class(name: str) -> type["Environment"]:
+    if name not in _CLASSES:
+        if name not in MODULES:
+            raise KeyError(f"unknown environment {name!r}; known: {', '.join(ENVIRONMENTS)}")
+        importlib.import_module(MODULES[name])
+    return _CLASSES[name]
 
 
 def config_model(name: str):
@@ -20,5 +43,4 @@ def config_model(name: str):
 
 
 def cross_check(name: str, cfg: dict) -> str | None:
-    f = getattr(env_class(name), "cross_check", None)
-    return f(cfg) if f else None
+    return env_class(name).cross_check(cfg)

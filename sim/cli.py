@@ -12,16 +12,37 @@ USAGE = """agora <command> [args]
   run [overrides]          run one simulation (Hydra overrides: env=market seed=3 llm=scripted run.dir=PATH)
   run -m [overrides]       Hydra multirun sweep (seed=range(20), hydra/launcher=joblib)
   resume PATH              continue a killed run from its last checkpoint
-  replay PATH --out DIR    re-run a recorded run offline from its LLM cache
+  replay PATH --out DIR    re-run a recorded run offline from its LLM cache (--overwrite: into a non-empty DIR)
   report PATH              summary and per-phase spend of a run or a sweep folder
   estimate [overrides]     dry run: projected calls / tokens / USD, no model called
-  dashboard [--runs DIR]   Streamlit dashboards over a runs folder
+  dashboard [--runs DIR]   Streamlit dashboards over a runs folder (127.0.0.1 unless --address)
 """
 
 
+RUN_HELP = """usage: agora run [-m] [key=value ...]
+
+Hydra overrides of conf/config.yaml, e.g.
+  agora run env=market llm=scripted seed=3 run.dir=runs/demo
+  agora run env=traitors llm=openai llm.model=gpt-4o-mini budget.run_usd=0.5
+  agora run -m seed=range(20) hydra/launcher=joblib     (a sweep: one run per point)
+Config groups: env, llm, budget, agent. A bad key or value stops with one line, before anything is written.
+"""
+
+ESTIMATE_HELP = """usage: agora estimate [key=value ...]
+
+Dry run with the same overrides as `agora run`: projected calls, tokens and USD; no model is called.
+"""
+
+HELP = ("-h", "--help")
+
+
 def _err(msg: str, code: int = 2) -> int:
-    print(f"error: {msg}", file=sys.stderr)
+    print(f"error: {_one_line(msg)}", file=sys.stderr)
     return code
+
+
+def _one_line(msg: str) -> str:
+    return " ".join(str(msg).split()) or "failed"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,12 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     from sim.config import ConfigError
 
     try:
+        if cmd in ("run", "estimate") and any(a in HELP for a in rest):
+            print(RUN_HELP if cmd == "run" else ESTIMATE_HELP)  # not a Hydra override
+            return 0
         if cmd == "run":
             if "-m" in rest or "--multirun" in rest:
                 return _multirun([a for a in rest if a not in ("-m", "--multirun")])
             return _run(rest)
         if cmd == "resume":
-            if len(rest) != 1:
+            if len(rest) != 1 or rest[0] in HELP:
                 return _err("usage: agora resume PATH")
             from sim.runner import resume
 
@@ -48,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
             p = argparse.ArgumentParser(prog="agora replay")
             p.add_argument("path")
             p.add_argument("--out", required=True)
+            p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out folder")
             a = p.parse_args(rest)
-            return _replay(a.path, a.out)
+            return _replay(a.path, a.out, a.overwrite)
         if cmd == "report":
             p = argparse.ArgumentParser(prog="agora report")
             p.add_argument("path")
@@ -67,9 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         if cmd == "dashboard":
             return _dashboard(rest)
         return _err(f"unknown command {cmd!r}; commands: run, resume, replay, report, estimate, dashboard")
-    except ConfigError as e:
+    except (ConfigError, FileNotFoundError, NotADirectoryError) as e:
         return _err(str(e))
-    except FileNotFoundError as e:
+    except ValueError as e:
+        # Agora's own input errors (persona files, replay misses, refused run
+        # folders, unreadable summaries) are ValueErrors that name the bad thing
         return _err(str(e))
     except KeyboardInterrupt:
         return _err("interrupted", 130)
@@ -108,10 +135,17 @@ def _headline(outcome: dict) -> dict:
     return {k: outcome[k] for k in keys}
 
 
-def _replay(path: str, out: str) -> int:
-    from sim.runner import load_run, replay
+def _replay(path: str, out: str, overwrite: bool = False) -> int:
+    from sim.inference.errors import ReplayMiss
+    from sim.runner import RunFailed, load_run, replay
 
-    res = replay(path, out)
+    try:
+        res = replay(path, out, overwrite=overwrite)
+    except RunFailed as e:
+        if isinstance(e.__cause__, (ReplayMiss, ValueError)):  # a missing recorded reply names the call
+            return _err(str(e.__cause__))
+        print(f"replay failed: {e.result.summary.get('error')}", file=sys.stderr)
+        return 1
     orig = load_run(path)
     same = orig.events.drop("seq").equals(res.events.drop("seq")) if orig.events.height else False
     _print_done(res)
@@ -138,24 +172,26 @@ def _print_estimate(est: dict) -> None:
 def _multirun(overrides: list[str]) -> int:
     """Delegate sweeps to Hydra's multirun and its launchers (joblib, ray)."""
     from sim.config import CONF_DIR
-    from sim.sweep import hydra_main
+    from sim.sweep import check_sweep, hydra_main
 
+    check_sweep(overrides)  # every point, before Hydra creates the sweep folder
     sys.argv = ["agora", "--multirun", f"hydra.searchpath=[file://{CONF_DIR}]", *overrides]
     hydra_main()
     return 0
 
 
 def _dashboard(rest: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="agora dashboard")
-    p.add_argument("--runs", default=os.environ.get("AGORA_RUNS", "runs"))
-    p.add_argument("--port", default="8501")
-    a, extra = p.parse_known_args(rest)
-    app = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
-    env = {**os.environ, "AGORA_RUNS": str(Path(a.runs).resolve())}
     import subprocess
 
-    return subprocess.call([sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
-                            "--server.port", a.port, "--browser.gatherUsageStats", "false", *extra], env=env)
+    from dashboards.launch import LaunchError, streamlit_command
+
+    try:
+        launch = streamlit_command(rest)
+    except LaunchError as e:
+        return _err(str(e))
+    if launch.warning:
+        print(f"warning: {launch.warning}", file=sys.stderr)
+    return subprocess.call(launch.argv, env=launch.env)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ or value fails at start with one line naming it and what is allowed.
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,10 @@ def _explain(e: Exception, overrides: list[str]) -> str:
     m = re.search(r"Could not override '([^']+)'", msg) or re.search(r"Key '([^']+)' is not in struct", msg)
     if m:
         key = m.group(1)
+        # a mapping value (k={a: {...}}) fails on the key inside it: name that one
+        inner = re.search(r"full_key: (\S+)", str(e.__cause__ or ""))
+        if inner and inner.group(1).startswith(key + "."):
+            key = inner.group(1)
         parent = key.rsplit(".", 1)[0] if "." in key else ""
         allowed = _keys_under(parent, overrides)
         return f"unknown key '{key}'" + (f"; keys under '{parent}': {', '.join(allowed)}" if allowed else "") + \
@@ -116,43 +121,179 @@ def to_dict(cfg: DictConfig | dict) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
-def validate(cfg: DictConfig | dict) -> None:
-    from pydantic import ValidationError
+# every top-level key the composed config may hold; anything else (``+foo=1``) is a typo
+TOP_LEVEL = ("seed", "planner", "env", "llm", "budget", "agent", "run", "engine")
 
+
+def short(text: Any, n: int = 60) -> str:
+    """A user-supplied value cut to ``n`` characters, so one bad value stays one readable line."""
+    s = str(text)
+    return s if len(s) <= n else s[:n] + "…"
+
+
+def validate(cfg: DictConfig | dict) -> None:
     from environments import registry
 
     d = to_dict(cfg)
-    env_name = d.get("env", {}).get("name")
+    if not isinstance(d, dict):
+        raise ConfigError(f"config must be a mapping, not {type(d).__name__}")
+    extra = sorted(str(k) for k in d if k not in TOP_LEVEL)
+    if extra:
+        raise ConfigError(f"unknown key '{short(extra[0])}'; allowed top-level keys: {', '.join(sorted(TOP_LEVEL))}")
+    env_name = (d.get("env") or {}).get("name") if isinstance(d.get("env"), dict) else None
     if env_name not in registry.ENVIRONMENTS:
-        raise ConfigError(f"env.name={env_name!r} is not known; allowed: {', '.join(registry.ENVIRONMENTS)}")
+        raise ConfigError(f"env.name={short(repr(env_name))} is not known; allowed: {', '.join(registry.ENVIRONMENTS)}")
     checks = [("env", registry.config_model(env_name)), ("llm", _llm_model()), ("budget", _budget_model()),
-              ("run", _run_model()), ("agent", _agent_model())]
+              ("run", _run_model()), ("agent", _agent_model()), ("engine", _engine_model())]
     for section, model in checks:
-        try:
-            model.model_validate(d.get(section) or {})
-        except ValidationError as e:
-            err = e.errors()[0]
-            loc = ".".join(str(x) for x in err["loc"])
-            key = f"{section}.{loc}" if loc else section
-            val = _get(d.get(section) or {}, err["loc"])
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                allowed = ", ".join(sorted(model.model_fields))
-                raise ConfigError(f"unknown key '{key}'; allowed keys under '{section}': {allowed}") from None
-            raise ConfigError(f"{key}={val!r}: {msg}") from None
-    if not isinstance(d.get("seed"), int) or d["seed"] < 0:
-        raise ConfigError(f"seed={d.get('seed')!r}: must be a non-negative integer")
-    personas = (d.get("agent") or {}).get("personas")
-    if personas:
-        from agents.persona import PersonaFileError, load_persona_file
-
-        try:
-            load_persona_file(str(personas))
-        except PersonaFileError as e:
-            raise ConfigError(str(e)) from None
+        _check_section(section, model, d.get(section) or {})
+    if not isinstance(d.get("seed"), int) or isinstance(d.get("seed"), bool) or d["seed"] < 0:
+        raise ConfigError(f"seed={short(repr(d.get('seed')))}: must be a non-negative integer")
+    for where, llm in endpoints(d):
+        if where != "llm":  # a role's override merged onto llm: checked as a whole llm section
+            _check_section(where, _llm_model(), llm)
+        _check_prices(where, llm)
+    _check_personas(env_name, d)
     n_cross = registry.cross_check(env_name, d)
     if n_cross:
         raise ConfigError(n_cross)
+
+
+def _check_section(section: str, model, value: Any) -> None:
+    """Validate one section with its pydantic model; the first error becomes one line naming the key."""
+    from pydantic import ValidationError
+
+    if not isinstance(value, dict):
+        raise ConfigError(f"{section}={short(repr(value))}: must be a mapping of keys")
+    try:
+        model.model_validate(value)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(short(x) for x in err["loc"])
+        key = f"{section}.{loc}" if loc else section
+        if err["type"] == "extra_forbidden":
+            parent = err["loc"][:-1]
+            where = f"{section}.{'.'.join(short(x) for x in parent)}" if parent else section
+            allowed = ", ".join(sorted(_fields_at(model, parent)))
+            raise ConfigError(f"unknown key '{key}'; allowed keys under '{where}': {allowed}") from None
+        val = _get(value, err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{key}={short(repr(val))}: {msg}") from None
+
+
+def _fields_at(model, loc: tuple) -> list[str]:
+    """Field names of the (nested) model at ``loc``, for "allowed keys under ..."; dict key levels skipped."""
+    import typing
+
+    from pydantic import BaseModel
+
+    def model_in(tp) -> tuple[Any, bool]:
+        """(the BaseModel class inside ``tp``, whether a dict key level comes before it)."""
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            return tp, False
+        if typing.get_origin(tp) is dict:
+            return model_in(typing.get_args(tp)[1])[0], True
+        for t in typing.get_args(tp):  # Optional[...] and other unions
+            m, keyed = model_in(t)
+            if m is not None:
+                return m, keyed
+        return None, False
+
+    cur, i = model, 0
+    while i < len(loc):
+        field = cur.model_fields.get(str(loc[i]))
+        if field is None:
+            return []
+        cur, keyed = model_in(field.annotation)
+        if cur is None:
+            return []
+        i += 2 if keyed else 1
+    return list(cur.model_fields)
+
+
+def endpoints(d: dict) -> list[tuple[str, dict]]:
+    """(key prefix, llm config) of the default endpoint and of each role in agent.llm_by_role.
+
+    A role's config is its override merged onto ``llm`` exactly as the client merges it.
+    """
+    llm = d.get("llm") or {}
+    out = [("llm", llm)]
+    for role, over in ((d.get("agent") or {}).get("llm_by_role") or {}).items():
+        where = f"agent.llm_by_role.{short(role)}"
+        if not isinstance(over, dict):
+            raise ConfigError(f"{where}={short(repr(over))}: must be a mapping such as {{provider: openai, model: gpt-4o}}")
+        prices = over.get("prices") or {}
+        if not isinstance(prices, dict):
+            raise ConfigError(f"{where}.prices={short(repr(prices))}: must be a mapping of model: prices")
+        out.append((where, {**llm, **over, "prices": {**(llm.get("prices") or {}), **prices}}))
+    return out
+
+
+def _check_prices(where: str, llm: dict) -> None:
+    """Every model the endpoint may call (its model and fallbacks) has a price."""
+    from sim.inference.prices import PriceTable
+
+    try:
+        table = PriceTable(llm.get("prices") or {}, llm.get("price_version", "none"))
+    except (ValueError, ArithmeticError, TypeError) as e:  # the price model above should have caught it
+        raise ConfigError(f"{where}.prices: {short(e, 200)}") from None
+    for key, models in (("model", [llm.get("model")]), ("fallback_models", llm.get("fallback_models") or [])):
+        for m in models:
+            try:
+                table.for_model(str(m))
+            except KeyError:
+                known = ", ".join(short(k, 40) for k in sorted(table.models)) or "none"
+                raise ConfigError(f"{where}.{key}: model {short(repr(str(m)))} has no price in {where}.prices "
+                                  f"(known: {known}); add it or a 'default' entry") from None
+
+
+# how many personas each environment's setup draws (see each env's setup())
+def _population(env_name: str, env: dict) -> int | None:
+    if env_name == "traitors":
+        return env.get("n_players")
+    if env_name == "taxation":
+        return env.get("n_workers", 0) + 1  # the workers and the planner
+    if env_name == "market":
+        return env.get("n_traders")
+    return None
+
+
+def _check_personas(env_name: str, d: dict) -> None:
+    """The persona file loads, is large enough for personas_fill=error, and its env fields are valid.
+
+    The environments check the same things in setup(); checked here, a bad file
+    fails before the run directory exists instead of mid-run.
+    """
+    agent = d.get("agent") or {}
+    personas = agent.get("personas")
+    if not personas:
+        return
+    from agents.persona import PersonaFileError, load_persona_file
+
+    try:
+        listed = load_persona_file(str(personas))
+    except PersonaFileError as e:
+        raise ConfigError(short(e, 400)) from None
+    except OSError as e:
+        raise ConfigError(f"agent.personas={short(repr(personas))}: cannot read: {e.strerror or e}") from None
+    need = _population(env_name, d.get("env") or {})
+    if agent.get("personas_fill") == "error" and need is not None and len(listed) < need:
+        raise ConfigError(f"agent.personas={short(repr(personas))} lists {len(listed)} personas but the run needs "
+                          f"{need} (set agent.personas_fill=generate to generate the rest)")
+    strategies = None
+    if env_name == "market":
+        from environments.market.env import STRATEGY_TEXT
+
+        strategies = STRATEGY_TEXT
+    for i, p in enumerate(listed):
+        at = f"agent.personas={short(repr(personas))}: personas[{i}] ({short(p.name)})"
+        if env_name == "taxation" and "skill" in p.extra:
+            s = p.extra["skill"]
+            if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s < float("inf"):
+                raise ConfigError(f"{at}.env.skill={short(repr(s))}: must be a positive number")
+        if strategies is not None and p.extra.get("strategy") and str(p.extra["strategy"]) not in strategies:
+            raise ConfigError(f"{at}.env.strategy={short(repr(p.extra['strategy']))}: allowed: "
+                              f"{', '.join(strategies)}")
 
 
 def _get(d: Any, loc: tuple) -> Any:
@@ -164,51 +305,104 @@ def _get(d: Any, loc: tuple) -> Any:
     return d
 
 
-def _llm_model():
-    from typing import Literal, Optional
+def _price_per_mtok(v: Any) -> Any:
+    """A price in USD per 1M tokens: a finite number >= 0 the integer nano-USD pricing represents exactly."""
+    from decimal import Decimal, InvalidOperation
 
-    from pydantic import BaseModel, ConfigDict, Field
+    try:
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise InvalidOperation
+        d = Decimal(str(v).strip())
+    except InvalidOperation:
+        raise ValueError("must be a number of USD per 1M tokens, e.g. \"0.150\"") from None
+    if not d.is_finite() or d < 0:
+        raise ValueError("must be a finite number >= 0 (USD per 1M tokens)")
+    if d * 1000 != (d * 1000).to_integral_value():
+        raise ValueError("at most 3 decimals: prices are whole nano-USD per token (0.001 USD per 1M tokens)")
+    return v
+
+
+def _llm_model():
+    from typing import Annotated, Literal, Optional
+
+    from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+    Price = Annotated[Any, BeforeValidator(_price_per_mtok)]
+    cfg = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     class Cache(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+        model_config = cfg
         mode: Literal["off", "record", "replay", "reuse"] = "record"
         shared_dir: Optional[str] = None
 
     class RL(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+        model_config = cfg
         rpm: Optional[float] = Field(None, gt=0)
         tpm: Optional[float] = Field(None, gt=0)
 
+    class ModelPrices(BaseModel):
+        model_config = cfg
+        input_per_mtok: Price
+        cached_input_per_mtok: Optional[Price] = None
+        output_per_mtok: Price
+        shadow: bool = False
+
     class LLM(BaseModel):
-        model_config = ConfigDict(extra="allow")
+        # every key a provider or the client reads is declared (conf/llm/*.yaml,
+        # sim/inference/client.py); anything else is a typo and is refused
+        model_config = cfg
         provider: Literal["local", "openai", "langchain", "scripted"]
-        model: str
+        model: str = Field(min_length=1)
+        model_path: Optional[str] = None  # local: a .gguf file
+        n_ctx: Optional[int] = Field(None, ge=1)  # local
+        n_threads: Optional[int] = Field(None, ge=1)  # local
+        base_url: Optional[str] = None  # openai
+        api_key_env: Optional[str] = None  # openai: name of the variable holding the key
+        class_path: Optional[str] = None  # langchain: "package.module:Class"
+        class_kwargs: dict[str, Any] = {}  # langchain
         temperature: float = Field(0.7, ge=0, le=2)
         top_p: float = Field(0.9, gt=0, le=1)
         max_tokens: int = Field(96, ge=0, le=32768)
         timeout_s: float = Field(30, gt=0)
         max_retries: int = Field(2, ge=0, le=10)
+        retry_backoff_s: float = Field(0.5, ge=0, le=600)
         concurrency: int = Field(8, ge=1)
         cap_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
         schema_mode: Literal["json_schema", "json_object", "none"] = "json_schema"
         cache: Cache = Cache()
         rate_limit: RL = RL()
-        prices: dict
+        price_version: str = "none"
+        prices: dict[str, ModelPrices]
+        fallback_models: list[str] = []
 
     return LLM
 
 
+def _engine_model():
+    from pydantic import BaseModel, ConfigDict, Field
+
+    class Engine(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        # 0 would make every phase wait forever on a semaphore no call can take
+        concurrency: int = Field(8, ge=1, le=100_000)
+
+    return Engine
+
+
 def _budget_model():
-    from typing import Literal, Optional
+    from typing import Annotated, Literal, Optional
 
     from pydantic import BaseModel, ConfigDict, Field
 
+    Usd = Annotated[float, Field(ge=0)]
+
     class B(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        run_usd: Optional[float] = Field(None, ge=0)
-        sweep_usd: Optional[float] = Field(None, ge=0)  # total over a Hydra multirun (sim/sweep.py)
-        per_agent_usd: Optional[float] = Field(None, ge=0)
-        per_team_usd: dict[str, float] = {}
+        # inf/nan are not budgets: a limit is a finite amount of USD
+        model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+        run_usd: Optional[Usd] = None
+        sweep_usd: Optional[Usd] = None  # total over a Hydra multirun (sim/sweep.py)
+        per_agent_usd: Optional[Usd] = None
+        per_team_usd: dict[str, Usd] = {}
         on_exhaust: Literal["deny", "shrink", "downgrade", "halt"] = "deny"
         min_output_tokens: int = Field(16, ge=1)
         show_remaining: bool = True
@@ -259,6 +453,7 @@ def _run_model():
         dir: Optional[str] = "auto"
         root: str = "runs"
         checkpoint: bool = True
+        overwrite: bool = False  # write into a non-empty folder that is not this run (its old results removed)
         progress: Literal["auto", "on", "off"] | bool = "auto"
         max_ticks: int = Field(10000, ge=1)
 
@@ -275,3 +470,74 @@ def secret_free(d: dict[str, Any]) -> dict[str, Any]:
             return [scrub(v) for v in x]
         return x
     return scrub(d)
+
+
+# ---------------------------------------------------------------------------
+# checks that need the machine, run before the run directory is created
+
+MAX_DEPTH = 256  # levels of folders: deeper than any real layout; Path.mkdir recurses once per level
+
+
+def preflight(cfg: DictConfig | dict, path: Path | None = None, *, estimate_only: bool = False) -> None:
+    """Everything that can be known before a run starts, so a bad input writes nothing.
+
+    The config itself (``validate``), the key variables the providers will read,
+    and the run directory's path: creatable, not a file, not below a file, within
+    the file system's name and path limits.
+    """
+    d = to_dict(cfg)
+    validate(d)
+    if not estimate_only:
+        for where, llm in endpoints(d):
+            var = llm.get("api_key_env")
+            if llm.get("provider") == "openai" and var and not os.environ.get(str(var)):
+                raise ConfigError(f"{where}.api_key_env={short(var)}: environment variable {short(var)} is not set "
+                                  f"(needed for {short(llm.get('base_url'))}; {where}.api_key_env=null for a "
+                                  "local server without a key)")
+    if path is None:
+        return
+    run = d.get("run") or {}
+    if run.get("dir") == "auto":
+        check_path(Path(str(run.get("root", "runs"))), "run.root")
+        check_path(Path(path), "run.dir", shown=str(path))
+    else:
+        check_path(Path(path), "run.dir")
+
+
+def check_path(path: Path, key: str, shown: str | None = None) -> None:
+    """A folder that is or can be created at ``path``; ConfigError naming ``key`` otherwise."""
+    label = f"{key}={short(shown if shown is not None else str(path))}"
+    raw = str(path)
+    if "\x00" in raw:
+        raise ConfigError(f"{label}: a path cannot contain a NUL byte")
+    full = os.path.abspath(raw)
+    name_max, path_max = _fs_limit("PC_NAME_MAX", 255), _fs_limit("PC_PATH_MAX", 4096)
+    if len(os.fsencode(full)) >= path_max:
+        raise ConfigError(f"{label}: the path is {len(os.fsencode(full))} bytes; the limit is {path_max - 1}")
+    parts = Path(full).parts
+    if len(parts) > MAX_DEPTH:
+        raise ConfigError(f"{label}: {len(parts)} folders deep; at most {MAX_DEPTH}")
+    for part in parts:
+        if len(os.fsencode(part)) > name_max:
+            raise ConfigError(f"{label}: the name {short(part, 40)!r} is {len(os.fsencode(part))} bytes; "
+                              f"the limit is {name_max}")
+    at = Path(full)
+    try:
+        while not os.path.lexists(at):
+            at = at.parent
+        if at == Path(full):
+            if not at.is_dir():
+                raise ConfigError(f"{label}: exists and is not a folder")
+        elif not at.is_dir():
+            raise ConfigError(f"{label}: {short(str(at))} is a file, so no folder can be created below it")
+        if not os.access(at, os.W_OK | os.X_OK):
+            raise ConfigError(f"{label}: {short(str(at))} is not writable")
+    except OSError as e:
+        raise ConfigError(f"{label}: {e.strerror or e}") from None
+
+
+def _fs_limit(name: str, default: int) -> int:
+    try:
+        return int(os.pathconf("/", name))
+    except (OSError, ValueError):
+        return default

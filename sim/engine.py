@@ -1,35 +1,102 @@
-"""The tick engine.
+"""The tick engine and the environment contract.
 
-An ``Environment`` (a ``mesa.Model``) declares its phases by name; each tick
-the engine runs them in order (``phase_<name>`` methods), records
-``phase_start``/``phase_end`` events and checks termination. Agents reach
-models only through ``Environment.act_all``: one phase's requests get call ids
-in the given (seeded) order, run concurrently under a semaphore on the run's
-single ``asyncio.Runner``, and come back in that same order, so results never
-depend on network timing.
+An ``Environment`` (a ``mesa.Model``) declares its whole contract here, with
+defaults: its config model, its phases (``phase_<name>`` methods run in order
+each tick), setup, termination, horizon, how much each event kind matters to a
+memory, per-tick metrics, the outcome (computed once, at finish), declared
+metric specs, report lines, artifacts, a cross-field config check and its
+live-mode options. Nothing in ``sim/`` discovers a hook by reflection.
+
+Agents reach decisions only through ``Environment.act_all``, the act seam. Each
+request is answered by its agent's *policy*: ``llm`` (the metered client, run
+concurrently under a semaphore on the run's one ``asyncio.Runner``),
+``scripted`` (the seeded fallback policy, decided in place with the same ledger
+rows) or ``human`` (an answer taken from a ``HumanSeat`` queue; the run waits
+for it). Call ids are given in the (seeded) request order and results come back
+in that order, so nothing depends on network timing.
 """
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Mapping
 
 import mesa
 from pydantic import BaseModel
 
-from sim.events import PUBLIC, EventLog
+from sim.events import PUBLIC, EventLog, private
 from sim.inference.client import ActResult, Client
+from sim.inference.errors import BudgetHalt
 from sim.inference.types import CallMeta, ChatRequest, json_schema
 from sim.seeding import derive_seed, np_rng
+
+if TYPE_CHECKING:
+    import polars as pl
+
+Policy = Literal["llm", "scripted", "human"]
 
 
 class BudgetExhausted(Exception):
     """Raised inside a phase when a halt-policy budget ran out."""
 
 
+class SeatClosed(Exception):
+    """A human seat was closed while the run waited for its answer (the run ends abandoned)."""
+
+
+# ---------------------------------------------------------------- declarations
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric an environment declares: reports and dashboards draw from this, never guess.
+
+    ``source`` says where the value lives: ``tick`` (a column of metrics.parquet) or
+    ``outcome`` (a key of summary.json's outcome).
+    """
+
+    key: str
+    title: str
+    unit: str = ""
+    group: str = "main"
+    higher_is_better: bool | None = None
+    source: Literal["tick", "outcome"] = "tick"
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """What the live classroom page may offer for an environment.
+
+    ``channels`` maps a purpose to the input it needs from a human: ``speech``
+    (public text), ``team`` (a team channel's text), ``choice`` (one of the
+    request's options), ``yesno``. Purposes not listed are answered by the
+    seat's scripted policy.
+    """
+
+    human_seat: bool = False
+    channels: Mapping[str, str] = field(default_factory=dict)
+    seat_label: str = "seat"
+
+
+class PlayerBase(mesa.Agent):
+    """What the engine needs of an agent: an id, teams, an endpoint, whether it is alive."""
+
+    def __init__(self, model: mesa.Model, aid: str, role: str = "", teams: tuple[str, ...] = (),
+                 endpoint: str = "default"):
+        super().__init__(model)
+        self.aid = aid
+        self.role = role
+        self.teams = tuple(teams)
+        self.budget_teams: tuple[str, ...] = ()
+        self.endpoint = endpoint
+        self.alive = True
+
+
 @dataclass
 class ActRequest:
-    agent: Any  # agents.base.Player
+    agent: PlayerBase
     purpose: str
     action_cls: type[BaseModel]
     observation: str | Callable[[], str]  # a callable is only built when a model will read it
@@ -39,22 +106,91 @@ class ActRequest:
     extra: dict = field(default_factory=dict)
 
 
+# ---------------------------------------------------------------- human policy
+class HumanSeat:
+    """Answers for one agent, given by a person through a queue (the live page fills it).
+
+    The run thread calls ``ask``: the request is posted as ``pending`` and the run
+    waits until ``answer`` (an action of the request's class, or ``None`` for the
+    seat's scripted answer) or ``close`` is called from another thread.
+    """
+
+    def __init__(self, aid: str):
+        self.aid = aid
+        self.pending: ActRequest | None = None
+        self._answers: queue.Queue = queue.Queue()
+        self._posted = threading.Condition()
+        self.closed = False
+
+    def ask(self, request: ActRequest) -> BaseModel | None:
+        with self._posted:
+            self.pending = request
+            self._posted.notify_all()
+        try:
+            item = self._answers.get()
+        finally:
+            self.pending = None
+        if item is _CLOSED:
+            raise SeatClosed(self.aid)
+        return item
+
+    def answer(self, action: BaseModel | None) -> None:
+        self._answers.put(action)
+
+    def wait_pending(self, timeout: float | None = None) -> ActRequest | None:
+        """Block until a request is posted (or ``timeout``); the request or None."""
+        with self._posted:
+            self._posted.wait_for(lambda: self.pending is not None or self.closed, timeout)
+            return self.pending
+
+    def close(self) -> None:
+        self.closed = True
+        with self._posted:
+            self._posted.notify_all()
+        self._answers.put(_CLOSED)
+
+
+_CLOSED = object()
+
+
+# ---------------------------------------------------------------- services
 class Services:
-    """Run-time services an environment uses; never pickled."""
+    """Run-time services an environment uses; never checkpointed.
+
+    ``spend`` is the ledger's running total (``sim.inference.views.RunningSpend``);
+    ``cognition`` is the agents' memory/reflection hook (``agents.cognition.Cognition``);
+    ``humans`` maps agent ids to their ``HumanSeat``.
+    """
 
     def __init__(self, client: Client, events: EventLog, runner: asyncio.Runner, concurrency: int,
-                 on_events: Callable[[], None] | None = None):
+                 cognition: Any = None, humans: Mapping[str, HumanSeat] | None = None):
+        from sim.inference.views import RunningSpend
+
+        if concurrency < 1:
+            raise ValueError(f"engine.concurrency={concurrency}: must be at least 1")
         self.client = client
         self.events = events
         self.runner = runner
         self.concurrency = concurrency
-        self.on_events = on_events
+        self.cognition = cognition
+        self.humans: dict[str, HumanSeat] = dict(humans or {})
+        self.spend = RunningSpend(client.ledger)
 
 
+# ---------------------------------------------------------------- the contract
 class Environment(mesa.Model):
+    """Base of every environment. Subclasses override what they need; every hook has a default."""
+
     name: ClassVar[str] = "base"
     phases: ClassVar[tuple[str, ...]] = ()
-    Config: ClassVar[type[BaseModel]]
+    Config: ClassVar[type[BaseModel]] = BaseModel
+    # importance (0-10) of each event kind for the memory stream; kinds not listed get the default
+    memory_importance: ClassVar[Mapping[str, float]] = {}
+    # metric specs: the columns of metrics.parquet (source="tick") and outcome keys (source="outcome")
+    metrics: ClassVar[tuple[MetricSpec, ...]] = ()
+    live: ClassVar[LiveOptions] = LiveOptions()
+    # overrides for a tiny run of a few ticks (conformance tests, smoke checks); must span >= 3 ticks
+    quick: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, env_cfg: dict, seed: int, agent_cfg: dict | None = None, llm_cfg: dict | None = None):
         super().__init__(seed=seed)
@@ -64,10 +200,10 @@ class Environment(mesa.Model):
         self.root_seed = seed
         self.phase = "setup"
         self.tick = 0
-        self.status = "running"  # running | completed | aborted_budget | failed
+        self.status = "running"  # running | completed | aborted_budget | failed | abandoned
         self.svc: Services | None = None
 
-    # -- pickling: simulation state only --------------------------------
+    # -- checkpoints hold simulation state only --------------------------
     def __getstate__(self) -> dict:
         st = self.__dict__.copy()
         st["svc"] = None
@@ -76,25 +212,62 @@ class Environment(mesa.Model):
     def attach(self, svc: Services) -> None:
         self.svc = svc
 
-    # -- hooks for subclasses -------------------------------------------
+    # -- the hooks -------------------------------------------------------
+    @classmethod
+    def cross_check(cls, cfg: dict) -> str | None:
+        """A cross-field config problem as one line (e.g. too many traitors), else None."""
+        return None
+
     def setup(self) -> None:
         """Tick 0: create agents, emit setup events."""
 
     def is_done(self) -> bool:
         return False
 
+    def horizon(self) -> int | None:
+        """The most ticks a run can take (for progress), None when unknown."""
+        return None
+
     def tick_metrics(self) -> dict[str, Any]:
+        """One row of metrics.parquet, after each tick (cheap: called every tick)."""
         return {}
 
-    def outcome(self) -> dict[str, Any]:
+    def partial_outcome(self) -> dict[str, Any]:
+        """A cheap outcome for the summary written at each checkpoint."""
         return {}
 
-    def players(self) -> list:
+    def outcome(self, events: "pl.DataFrame") -> dict[str, Any]:
+        """The run's outcome, computed once at finish from the whole event log."""
+        return self.partial_outcome()
+
+    @classmethod
+    def report_lines(cls, summary: dict) -> list[str]:
+        """Environment-specific lines for `agora report` of one run's summary."""
+        return []
+
+    def artifacts(self, path: Path, events: "pl.DataFrame") -> None:
+        """Extra files written into the run directory at finish (e.g. trust graphs)."""
+
+    def players(self) -> list[PlayerBase]:
+        """The agents, in creation order (Mesa's own registry)."""
         return list(self.agents)
+
+    # -- policies at the act seam -----------------------------------------
+    def endpoint_for(self, role: str) -> str:
+        """The endpoint an agent of ``role`` uses: its ``agent.llm_by_role`` entry, else the default."""
+        return f"role:{role}" if role in (self.agent_cfg.get("llm_by_role") or {}) else "default"
+
+    def policy_of(self, agent: PlayerBase) -> Policy:
+        """Who answers ``agent``'s requests: a human seat, the scripted policy or a model."""
+        if self.svc is not None and agent.aid in self.svc.humans:
+            return "human"
+        if self.svc is not None and self.svc.client.endpoint(agent.endpoint).scripted:
+            return "scripted"
+        return "llm"
 
     def keeps_scripted_memory(self) -> bool:
         """``agent.memory.scripted``: record scripted agents' memories although they never read them."""
-        return bool(((self.agent_cfg or {}).get("memory") or {}).get("scripted", False))
+        return bool((self.agent_cfg.get("memory") or {}).get("scripted", False))
 
     # -- engine services ------------------------------------------------
     def rng_for(self, *names: object):
@@ -109,6 +282,7 @@ class Environment(mesa.Model):
 
     def step(self) -> None:
         self.tick = self.steps
+        cog = self.svc.cognition if self.svc else None
         for ph in self.phases:
             if self.status != "running":
                 break
@@ -116,67 +290,35 @@ class Environment(mesa.Model):
             self.emit("phase_start", {"phase": ph})
             getattr(self, f"phase_{ph}")()
             self.emit("phase_end", {"phase": ph})
-            self._deliver()
+            if cog is not None:
+                cog.after_phase(self)
             if self.is_done():
                 break
-        if self.status == "running" and not self.is_done():
-            self.reflect()
-
-    def reflect(self) -> None:
-        """Agents whose new memories passed the importance threshold write an insight.
-
-        A metered LLM call like any other (purpose ``reflect``); the insight
-        cites the memories it came from and goes back into the stream.
-        """
-        rc = (self.agent_cfg or {}).get("reflection") or {}
-        if not rc.get("enabled", True):
-            return
-        thr = float(rc.get("threshold", 40.0))
-        due = [a for a in self.players() if getattr(a, "alive", True) and a.memory.needs_reflection(thr)]
-        if not due:
-            return
-        from agents.base import Reflection
-
-        prev_phase, self.phase = self.phase, "reflect"
-        reqs, items = [], []
-        for a in due:
-            its = a.memory.reflection_prompt_items(5)
-            items.append(its)
-            lines = "\n".join(f"[{i}] {r.text[:120]}" for i, r in its)
-            first = its[-1][1].text[:80] if its else ""
-            reqs.append(ActRequest(a, "reflect", Reflection,
-                                   f"Recent memories:\n{lines}\nWrite one short insight about them.",
-                                   (lambda first=first: Reflection(insight=f"Noted: {first}")), max_tokens=60))
-        for a, its, r in zip(due, items, self.act_all(reqs)):
-            cites = [i for i, _ in its]
-            a.memory.add_reflection(r.action.insight, cites, self.tick, importance=5)
-            self.emit("reflection", {"pid": a.aid, "insight": r.action.insight, "cites": cites, "valid": r.valid},
-                      actor=a.aid, visibility=f"private:{a.aid}")
-        self.phase = prev_phase
-
-    def _deliver(self) -> None:
-        if self.svc and self.svc.on_events:
-            self.svc.on_events()
+        if cog is not None and self.status == "running" and not self.is_done():
+            cog.after_tick(self)
 
     def act_all(self, requests: list[ActRequest]) -> list[ActResult]:
-        """Run one phase's decisions concurrently; results in request order."""
+        """Run one phase's decisions; results in request order.
+
+        Human seats are asked in order, scripted requests are decided in place, and
+        model requests go to the layered client concurrently.
+        """
         if not requests:
             return []
         client = self.svc.client
         reasks = int(self.agent_cfg.get("reasks", 1))
-        # Requests on direct (scripted, free) endpoints are decided here, in order, with no
-        # prompt and no coroutine; the rest go to the layered client concurrently.
-        reqs: list[tuple[ActRequest, CallMeta, Any]] = []
+        plan: list[tuple[ActRequest, CallMeta, Any, Policy]] = []
         remote: list[tuple[ActRequest, ChatRequest]] = []
         for r in requests:
             cid = client.new_call_id()
             ep = client.endpoint(r.agent.endpoint)
-            if ep.direct:
-                reqs.append((r, self._meta(r, cid), ep))
-            else:
-                q = self._chat_request(r, cid)
-                reqs.append((r, q.meta, ep))
+            pol = self.policy_of(r.agent)
+            if pol != "human" and not ep.direct:
+                q = self._chat_request(r, cid, ep)
+                plan.append((r, q.meta, ep, pol))
                 remote.append((r, q))
+            else:
+                plan.append((r, self._meta(r, cid), ep, pol))
         results: dict[int, Any] = {}
         if remote:
             async def go():
@@ -191,19 +333,19 @@ class Environment(mesa.Model):
             results = {q.meta.call_id: res for (_, q), res in zip(remote, self.svc.runner.run(go()))}
         out: list[ActResult] = []
         halted = None
-        for r, meta, ep in reqs:
+        for r, meta, ep, pol in plan:
             res = results.get(meta.call_id)
-            if res is None:
+            if res is None and pol == "human":
+                res = self._ask_human(r, meta)
+            elif res is None:
                 res = client.act_direct(meta, _max_tokens(r, ep), r.action_cls, r.fallback, r.validate, reasks)
             if isinstance(res, BaseException):
-                from sim.inference.errors import BudgetHalt
-
                 if isinstance(res, BudgetHalt):
                     halted = res
                     res = ActResult(r.fallback(), False, "fallback", "denied")
                 else:
                     raise res
-            vis = f"private:{r.agent.aid}"
+            vis = private(r.agent.aid)
             self.emit("llm_call", {"call_id": meta.call_id, "purpose": r.purpose, "source": res.source,
                                    "valid": res.valid, "reason": res.reason}, actor=r.agent.aid, visibility=vis)
             if not res.valid:
@@ -219,17 +361,44 @@ class Environment(mesa.Model):
     def act(self, request: ActRequest) -> ActResult:
         return self.act_all([request])[0]
 
+    def _ask_human(self, r: ActRequest, meta: CallMeta) -> ActResult:
+        """A human seat's answer, checked like a model's; an unusable one falls back to the seat's script."""
+        action = self.svc.humans[r.agent.aid].ask(r)
+        source = "human"
+        if action is not None:
+            try:
+                action = r.action_cls.model_validate(action.model_dump() if isinstance(action, BaseModel)
+                                                     else action)
+                if r.validate is not None and r.validate(action):
+                    action = None
+            except Exception:  # noqa: BLE001 - a bad human answer is the seat's scripted answer
+                action = None
+        if action is None:
+            action, source = r.fallback(), "scripted"
+        self.emit("human_action", {"call_id": meta.call_id, "purpose": r.purpose, "source": source},
+                  actor=r.agent.aid, visibility=private(r.agent.aid))
+        return ActResult(action, True, source, "")
+
     def _meta(self, r: ActRequest, call_id: int) -> CallMeta:
         a = r.agent
         scopes = (f"agent:{a.aid}", *[f"team:{t}" for t in a.budget_teams])
         return CallMeta(agent=a.aid, purpose=r.purpose, tick=self.tick, phase=self.phase, scopes=scopes,
                         call_id=call_id, endpoint=a.endpoint)
 
-    def _chat_request(self, r: ActRequest, call_id: int) -> ChatRequest:
+    def budget_line(self, agent: PlayerBase) -> str:
+        """The prompt's budget view: what is left of the agent's (else the run's) compute budget."""
+        client = self.svc.client
+        if not client.show_remaining:
+            return ""
+        rem = client.remaining_usd(f"agent:{agent.aid}")
+        if rem is None:
+            rem = client.remaining_usd("run")
+        return "" if rem is None else f"Compute budget left: ${rem:.6f}\n"
+
+    def _chat_request(self, r: ActRequest, call_id: int, ep) -> ChatRequest:
         a = r.agent
-        ep = self.svc.client.endpoint(a.endpoint)
         obs = r.observation() if callable(r.observation) else r.observation
-        messages = a.build_messages(r.purpose, r.action_cls, obs, self)
+        messages = a.build_messages(r.purpose, r.action_cls, obs, now=self.tick, budget=self.budget_line(a))
         meta = self._meta(r, call_id)
         p = ep.params
         return ChatRequest(messages=messages, model=ep.model, max_tokens=_max_tokens(r, ep),

@@ -113,13 +113,6 @@ class EventLog:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def since(self, seq: int) -> list[Event]:
-        return self.rows[seq:]
-
-    def truncate(self, n: int) -> None:
-        del self.rows[n:]
-        self.flushed = min(self.flushed, n)
-
     def frame(self, start: int = 0, stop: int | None = None) -> pl.DataFrame:
         rows = self.rows[start:stop]
         return pl.DataFrame(

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -12,10 +13,76 @@ from sim.rundir import RunDir
 from sim.stats import games_needed, mean_ci, wilson_interval
 
 
+class ReportError(ValueError):
+    """A run folder that cannot be reported; one line naming the file."""
+
+
+def _warn(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr)
+
+
+def _frame(rows: list[dict]) -> pl.DataFrame:
+    """Rows as a frame; a column whose type differs between runs is kept as text rather than failing."""
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    data = {}
+    for c in cols:
+        vals = [r.get(c) for r in rows]
+        kinds = {type(v) for v in vals if v is not None}
+        if kinds <= {int} or kinds <= {bool} or kinds <= {str}:
+            data[c] = vals
+        elif kinds <= {int, float}:
+            data[c] = [None if v is None else float(v) for v in vals]
+        else:
+            data[c] = [None if v is None else str(v) for v in vals]
+    return pl.DataFrame(data)
+
+
 def find_runs(root: Path) -> list[Path]:
     if (root / "summary.json").exists():
         return [root]
     return sorted(p.parent for p in root.rglob("summary.json"))
+
+
+NUM = (int, float)
+# the fields a report reads, and their types (None is allowed everywhere: a partial run)
+TOP_FIELDS = {"env": str, "status": str, "seed": int, "ticks": int, "wall_s": NUM, "budget_usd": NUM,
+              "llm": dict, "outcome": dict}
+LLM_FIELDS = {"provider": str, "model": str, "is_llm": bool, "usd": NUM, "calls": int, "attempts": int,
+              "tokens_in": int, "tokens_cached": int, "tokens_out": int, "denied": int, "failed": int,
+              "fallbacks": int}
+
+
+def load_summary(run: Path) -> tuple[dict | None, str | None]:
+    """(summary, None) or (None, what is wrong with ``run/summary.json``) -- never raises on a bad file."""
+    f = run / "summary.json"
+    try:
+        s = json.loads(f.read_bytes())
+    except OSError as e:
+        return None, f"{f}: cannot read: {e.strerror or e}"
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, bad UTF-8, absurd nesting
+        return None, f"{f}: not valid JSON ({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})"
+    if not isinstance(s, dict):
+        return None, f"{f}: expected a JSON object, found {type(s).__name__}"
+    bad = _bad_field(s, TOP_FIELDS, "") or (_bad_field(s["llm"], LLM_FIELDS, "llm.") if s.get("llm") else None)
+    if bad:
+        return None, f"{f}: {bad}"
+    return s, None
+
+
+def _bad_field(d: dict, fields: dict, prefix: str) -> str | None:
+    for k, want in fields.items():
+        v = d.get(k)
+        if v is None:
+            continue
+        ok = isinstance(v, want) and not (isinstance(v, bool) and want is not bool)
+        if not ok:
+            kind = {str: "text", int: "an integer", bool: "true/false", dict: "an object"}.get(want, "a number")
+            return f"{prefix}{k}={_short(json.dumps(v, default=str))}: expected {kind}"
+    return None
+
+
+def _short(s: str, n: int = 60) -> str:
+    return s if len(s) <= n else s[:n] + "…"
 
 
 def report(path: Path, as_json: bool = False) -> int:
@@ -31,31 +98,36 @@ def report(path: Path, as_json: bool = False) -> int:
 
 
 def _one(path: Path, con: Console, as_json: bool) -> int:
-    rd = RunDir(path)
-    s = rd.summary()
-    led = rd.read_table("ledger")
+    s, problem = load_summary(path)
+    if problem:
+        raise ReportError(problem)
     by_phase = pl.DataFrame()
-    if led is not None and led.height:
-        by_phase = (led.group_by("phase", "purpose").agg(
-            pl.len().alias("rows"), (pl.col("outcome") == "ok").sum().alias("ok"),
-            pl.col("tokens_in").sum(), pl.col("tokens_out").sum(),
-            (pl.col("cost_nano").sum() / 1e9).alias("usd"),
-            pl.col("outcome").is_in(["denied", "fallback"]).sum().alias("denied_or_fallback"))
-            .sort("phase", "purpose"))
+    try:
+        led = RunDir(path).read_table("ledger")
+        if led is not None and led.height:
+            by_phase = (led.group_by("phase", "purpose").agg(
+                pl.len().alias("rows"), (pl.col("outcome") == "ok").sum().alias("ok"),
+                pl.col("tokens_in").sum(), pl.col("tokens_out").sum(),
+                (pl.col("cost_nano").sum() / 1e9).alias("usd"),
+                pl.col("outcome").is_in(["denied", "fallback"]).sum().alias("denied_or_fallback"))
+                .sort("phase", "purpose"))
+    except (OSError, pl.exceptions.PolarsError) as e:  # the summary still reports; the ledger table cannot
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        _warn(f"{path}: ledger unreadable, no spend per phase ({_short(why, 120)})")
     if as_json:
         print(json.dumps({"summary": s, "by_phase": by_phase.to_dicts()}, indent=2, default=str))
         return 0
     t = Table(title=f"Run {path}")
     t.add_column("field")
     t.add_column("value")
-    llm = s["llm"]
+    llm = s.get("llm") or {}
     for k in ("env", "seed", "status", "ticks", "wall_s", "budget_usd"):
         t.add_row(k, str(s.get(k)))
     label = "" if llm.get("is_llm") else "  (scripted: not an LLM)"
     t.add_row("llm", f"{llm.get('provider')}/{llm.get('model')}{label}")
     for k in ("calls", "attempts", "tokens_in", "tokens_cached", "tokens_out", "denied", "failed", "fallbacks"):
         t.add_row(f"llm.{k}", str(llm.get(k)))
-    t.add_row("llm.usd", f"{llm.get('usd', 0):.9f}")
+    t.add_row("llm.usd", f"{llm.get('usd') or 0:.9f}")
     for k, v in (s.get("outcome") or {}).items():
         if not isinstance(v, (dict, list)):
             t.add_row(f"outcome.{k}", f"{v:.4f}" if isinstance(v, float) else str(v))
@@ -87,9 +159,9 @@ def _env_lines(s: dict) -> list[str]:
 def _many(runs: list[Path], con: Console, as_json: bool) -> int:
     rows = []
     for p in runs:
-        try:
-            s = json.loads((p / "summary.json").read_text())
-        except (OSError, json.JSONDecodeError):
+        s, problem = load_summary(p)
+        if problem:  # one bad run is skipped with a warning; the others are still reported
+            _warn(f"{problem}; skipped")
             continue
         flat = {"dir": str(p), "env": s.get("env"), "seed": s.get("seed"), "status": s.get("status"),
                 "model": (s.get("llm") or {}).get("model"), "usd": (s.get("llm") or {}).get("usd", 0.0),
@@ -98,7 +170,9 @@ def _many(runs: list[Path], con: Console, as_json: bool) -> int:
             if isinstance(v, (int, float, str)) or v is None:
                 flat[f"o.{k}"] = v
         rows.append(flat)
-    df = pl.DataFrame(rows, infer_schema_length=None)
+    if not rows:
+        raise ReportError(f"none of the {len(runs)} run summaries could be read")
+    df = _frame(rows)
     out: dict = {"runs": df.height}
     t = Table(title=f"Sweep: {df.height} runs")
     t.add_column("group")
@@ -108,11 +182,14 @@ def _many(runs: list[Path], con: Console, as_json: bool) -> int:
     t.add_column("n", justify="right")
     for (env, model), g in df.group_by(["env", "model"], maintain_order=True):
         done = g.filter(pl.col("status") == "completed")
-        if env == "traitors" and "o.winner" in g.columns:
+        if env == "traitors" and "o.winner" in g.columns and g["o.winner"].dtype == pl.String:
             wins = int((done["o.winner"] == "faithful").sum())
             n = done.height
             lo, hi = wilson_interval(wins, n)
-            p0 = float(done["o.p_faithful_win_random"][0]) if n and "o.p_faithful_win_random" in done.columns else None
+            p0 = None
+            if n and "o.p_faithful_win_random" in done.columns and done["o.p_faithful_win_random"].dtype.is_numeric():
+                p0 = done["o.p_faithful_win_random"][0]
+                p0 = None if p0 is None else float(p0)
             rate = wins / n if n else float("nan")
             t.add_row(f"{env}/{model}", "faithful win rate (Wilson)", f"{rate:.3f}", f"[{lo:.3f}, {hi:.3f}]", str(n))
             if p0 is not None:

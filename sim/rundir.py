@@ -1,4 +1,4 @@
-"""Run directory: atomic writes of Parquet/JSON, per-tick parts, checkpoints.
+"""Run directory: atomic writes of Parquet/JSON, per-tick parts, authenticated checkpoints.
 
 Layout::
 
@@ -9,23 +9,66 @@ Layout::
     metrics.parquet    one row per tick of environment metrics
     llm_cache.jsonl    content-addressed recorded replies (record/replay)
     parts/             per-tick Parquet parts written while running
-    checkpoints/       pickled state after each tick (latest kept)
+    checkpoints/       latest.ckpt: the environment's state after the last tick
 
 Every file is written to a temporary name in the same folder, then renamed:
 a crash leaves either the old file or the new one, never half of one.
+
+A run directory is data: it may come from anyone, and nothing in it is ever
+turned into code. The one binary file, ``checkpoints/latest.ckpt``, is
+``MAGIC + HMAC-SHA256(key, MAGIC + body) + body``, keyed by a per-machine
+secret (``$AGORA_HOME/secret.key``, default ``~/.config/agora/secret.key``)
+that is never written into a run directory. The tag is checked before the body
+is decompressed or unpickled, so only a snapshot this machine wrote is ever
+loaded; anything else is refused with one line naming the file.
+The body is zlib of (JSON metadata, pickle of the environment and client
+state). Events, ledger and metrics rows are not in it: they are the per-tick
+parts, whose sha256 the metadata lists and ``resume`` checks before use.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
+import io
 import json
 import os
 import pickle
+import re
+import secrets
+import struct
 import tempfile
+import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import polars as pl
 
+from sim.config import ConfigError
 
+MAGIC = b"AGORA-CKPT-1\n"
+TAG_LEN = 32  # HMAC-SHA256
+KEY_LEN = 32
+CKPT_NAME = "latest.ckpt"
+LEGACY_PICKLE = "latest.pkl"
+PART_RE = re.compile(r"^(events|ledger|metrics)-(\d{7})\.parquet$")
+ZLIB_LEVEL = 1  # measured: level 6 is 2-3x slower for a few percent less (the zero-filled buffers go either way)
+# entries Hydra writes into a job's output folder before the job runs (that folder is the run.dir of a sweep job)
+HYDRA_DIR = ".hydra"
+
+
+class RunDirError(ConfigError):
+    """A run directory that cannot be used as asked: one line naming it (CLI: ``error: ...``, exit 2)."""
+
+
+class CheckpointError(RunDirError):
+    """A checkpoint (or a part it relies on) that is refused; the message names the file and why."""
+
+    def __init__(self, path: Path | str, why: str):
+        super().__init__(f"{path}: checkpoint refused: {why}")
+        self.path = Path(path)
+
+
+# ----------------------------------------------------------------- atomic writes
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -69,25 +112,221 @@ def read_parts(folder: Path, prefix: str) -> pl.DataFrame | None:
     return pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
 
 
+# ----------------------------------------------------------------- the machine key
+def agora_home() -> Path:
+    home = os.environ.get("AGORA_HOME")
+    return Path(home).expanduser() if home else Path.home() / ".config" / "agora"
+
+
+def machine_key() -> bytes:
+    """This machine's checkpoint key: 32 random bytes made on first use, readable by the owner only."""
+    f = agora_home() / "secret.key"
+    try:
+        key = f.read_bytes()
+    except FileNotFoundError:
+        key = _create_key(f)
+    except OSError as e:
+        raise RunDirError(f"{f}: cannot read the machine key: {e.strerror or e}") from None
+    if len(key) != KEY_LEN:
+        raise RunDirError(f"{f}: the machine key must be {KEY_LEN} bytes, found {len(key)}; delete it to make a new "
+                          "one (checkpoints signed with the old key will then be refused)")
+    return key
+
+
+def _create_key(f: Path) -> bytes:
+    f.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = secrets.token_bytes(KEY_LEN)
+    # written whole under a private name (O_EXCL, 0600), then linked into place:
+    # two runs starting at once on a new machine see no key or a whole one, never half
+    tmp = f.with_name(f".{f.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, f)
+        except FileExistsError:
+            return f.read_bytes()  # another process made it first: use theirs
+    finally:
+        os.unlink(tmp)
+    return key
+
+
+# ----------------------------------------------------------------- snapshot encoding
+def _tag(key: bytes, body: bytes) -> bytes:
+    return hmac.new(key, MAGIC + body, hashlib.sha256).digest()
+
+
+def config_refs(cfg: dict) -> dict[int, str]:
+    """id -> path of every dict and list inside the config, e.g. ``cfg/llm``.
+
+    The environment keeps references to config sections (its ``llm_cfg`` is
+    ``cfg["llm"]``); the snapshot pickles those as a reference by path into the
+    secret-free config of the metadata, so a key put in the config by mistake
+    never reaches the pickle.
+    """
+    refs: dict[int, str] = {}
+
+    def walk(x: Any, at: str) -> None:
+        if isinstance(x, (dict, list)):
+            refs[id(x)] = at
+            for k, v in (x.items() if isinstance(x, dict) else enumerate(x)):
+                walk(v, f"{at}/{k}")
+
+    walk(cfg, "cfg")
+    return refs
+
+
+def _resolve_ref(cfg: dict, ref: str) -> Any:
+    node: Any = cfg
+    for k in ref.split("/")[1:]:
+        node = node[int(k)] if isinstance(node, list) else node[k]
+    return node
+
+
+class _RefPickler(pickle.Pickler):
+    def __init__(self, f, refs: dict[int, str]):
+        super().__init__(f, protocol=pickle.HIGHEST_PROTOCOL)
+        self.refs = refs
+
+    def persistent_id(self, obj: Any) -> str | None:
+        return self.refs.get(id(obj))
+
+
+class _RefUnpickler(pickle.Unpickler):
+    def __init__(self, f, cfg: dict):
+        super().__init__(f)
+        self.cfg = cfg
+
+    def persistent_load(self, pid: Any) -> Any:
+        return _resolve_ref(self.cfg, pid)
+
+
+def encode_checkpoint(meta: dict, state: Any, live_cfg: dict, key: bytes, secret_values: Iterable[str] = ()) -> bytes:
+    """Signed snapshot bytes. ``meta`` (JSON) must hold ``cfg``, the secret-free copy of ``live_cfg``."""
+    buf = io.BytesIO()
+    _RefPickler(buf, config_refs(live_cfg)).dump(state)
+    meta_json = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
+    raw = struct.pack(">Q", len(meta_json)) + meta_json + buf.getvalue()
+    for s in secret_values:
+        if s and s.encode() in raw:
+            # something copied a key out of the config; never write it (the run fails with this line)
+            raise RunDirError("refusing to write a checkpoint: the environment state holds a secret value "
+                              "from the config")
+    body = zlib.compress(raw, ZLIB_LEVEL)
+    return MAGIC + _tag(key, body) + body
+
+
+def decode_checkpoint(path: Path, data: bytes, key: bytes) -> tuple[dict, Any]:
+    """(meta, state) of a snapshot this machine signed; CheckpointError for anything else.
+
+    The tag is compared (in constant time) before any byte of the body is
+    decompressed or unpickled.
+    """
+    if not data:
+        raise CheckpointError(path, "the file is empty")
+    if not data.startswith(MAGIC):
+        raise CheckpointError(path, "not an Agora checkpoint (unknown header)")
+    if len(data) <= len(MAGIC) + TAG_LEN:
+        raise CheckpointError(path, "the file is truncated")
+    tag, body = data[len(MAGIC):len(MAGIC) + TAG_LEN], data[len(MAGIC) + TAG_LEN:]
+    if not hmac.compare_digest(tag, _tag(key, body)):
+        raise CheckpointError(path, "its signature does not match this machine's key (the file was edited or "
+                                    "truncated, or written on another machine)")
+    # signed by this machine: from here on the bytes are our own
+    try:
+        raw = zlib.decompress(body)
+        (n,) = struct.unpack(">Q", raw[:8])
+        meta = json.loads(raw[8:8 + n])
+        state = _RefUnpickler(io.BytesIO(raw[8 + n:]), meta["cfg"]).load()
+    except Exception as e:  # noqa: BLE001 - a signed but unreadable snapshot (e.g. from an older Agora)
+        raise CheckpointError(path, f"signed but unreadable ({type(e).__name__}: {e})") from None
+    return meta, state
+
+
+# ----------------------------------------------------------------- the run directory
 class RunDir:
     def __init__(self, path: Path | str):
         self.path = Path(path)
         self.parts = self.path / "parts"
         self.ckpt = self.path / "checkpoints"
+        self.part_hashes: dict[str, str] = {}  # part file name -> sha256 of its bytes, for the next checkpoint
 
     def create(self) -> "RunDir":
         self.parts.mkdir(parents=True, exist_ok=True)
         self.ckpt.mkdir(parents=True, exist_ok=True)
         return self
 
+    # --- a fresh run's folder ------------------------------------------------
+    def foreign_entries(self, config_text: bytes | None = None) -> list[str]:
+        """Names in the folder that are not this (fresh) run's: empty means the folder may be used.
+
+        Allowed: nothing at all; an identical config.yaml with empty parts/ and
+        checkpoints/ (a run that stopped before its first tick); the ``.hydra``
+        folder and ``*.log`` files Hydra writes into a sweep job's folder.
+        """
+        if not self.path.is_dir():
+            return []
+        names = sorted(p.name for p in self.path.iterdir())
+        hydra = HYDRA_DIR in names
+        out = []
+        for n in names:
+            p = self.path / n
+            if hydra and (n == HYDRA_DIR or (n.endswith(".log") and p.is_file())):
+                continue
+            if n in ("parts", "checkpoints") and p.is_dir() and not p.is_symlink() and not any(p.iterdir()):
+                continue
+            if (n == "config.yaml" and config_text is not None and p.is_file() and not p.is_symlink()
+                    and p.read_bytes() == config_text):
+                continue
+            out.append(n)
+        return out
+
+    def clear_run_files(self) -> None:
+        """Remove a previous run's results (``run.overwrite=true``) so two runs' files never mix."""
+        for name in ("summary.json", "events.parquet", "ledger.parquet", "metrics.parquet"):
+            _unlink(self.path / name)
+        for name in (CKPT_NAME, LEGACY_PICKLE):
+            _unlink(self.ckpt / name)
+        if self.parts.is_dir():
+            for f in self.parts.iterdir():
+                if PART_RE.match(f.name):
+                    _unlink(f)
+
     # --- incremental parts -------------------------------------------------
     def write_part(self, name: str, tick: int, df: pl.DataFrame) -> None:
-        if df.height:
-            atomic_write_parquet(self.parts / f"{name}-{tick:07d}.parquet", df)
+        if not df.height:
+            return
+        buf = io.BytesIO()
+        df.write_parquet(buf)
+        data = buf.getvalue()
+        fname = f"{name}-{tick:07d}.parquet"
+        atomic_write_bytes(self.parts / fname, data)
+        self.part_hashes[fname] = hashlib.sha256(data).hexdigest()
 
-    def drop_parts_after(self, tick: int) -> None:
-        for f in self.parts.glob("*-*.parquet"):
-            if int(f.stem.rsplit("-", 1)[1]) > tick:
+    def read_verified_parts(self, manifest: dict[str, str]) -> dict[str, list[pl.DataFrame]]:
+        """The parts a checkpoint relies on, by table, in tick order; each checked against its sha256."""
+        out: dict[str, list[pl.DataFrame]] = {"events": [], "ledger": [], "metrics": []}
+        for fname in sorted(manifest):
+            m = PART_RE.match(fname)
+            f = self.parts / fname
+            if m is None:
+                raise CheckpointError(f, "not a part file name")
+            try:
+                data = f.read_bytes()
+            except OSError as e:
+                raise CheckpointError(f, f"a part the checkpoint relies on is unreadable ({e.strerror or e})") from None
+            if not hmac.compare_digest(hashlib.sha256(data).hexdigest(), str(manifest[fname])):
+                raise CheckpointError(f, "the part file changed since the checkpoint was written (sha256 mismatch)")
+            out[m.group(1)].append(pl.read_parquet(io.BytesIO(data)))  # the bytes just checked, not a re-read
+        return out
+
+    def drop_parts_not_in(self, manifest: dict[str, str]) -> None:
+        """Parts written after the checkpoint (the tick in flight when the run was killed)."""
+        for f in self.parts.iterdir():
+            if PART_RE.match(f.name) and f.name not in manifest:
                 f.unlink()
 
     def read_table(self, name: str) -> pl.DataFrame | None:
@@ -98,16 +337,34 @@ class RunDir:
         return read_parts(self.parts, name)
 
     # --- checkpoints -------------------------------------------------------
-    def write_checkpoint(self, tick: int, state: dict[str, Any]) -> None:
-        atomic_write_bytes(self.ckpt / "latest.pkl", pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+    def write_checkpoint(self, meta: dict, state: Any, live_cfg: dict, secret_values: Iterable[str] = ()) -> int:
+        """Sign and write the snapshot; returns its size in bytes."""
+        data = encode_checkpoint(meta, state, live_cfg, machine_key(), secret_values)
+        atomic_write_bytes(self.ckpt / CKPT_NAME, data)
+        return len(data)
 
-    def read_checkpoint(self) -> dict[str, Any] | None:
-        f = self.ckpt / "latest.pkl"
-        if not f.exists():
+    def read_checkpoint(self) -> tuple[dict, Any] | None:
+        """(meta, state), None when there is no checkpoint; CheckpointError for anything not ours."""
+        f = self.ckpt / CKPT_NAME
+        if not os.path.lexists(f):
+            legacy = self.ckpt / LEGACY_PICKLE
+            if os.path.lexists(legacy):
+                raise CheckpointError(legacy, "pickle checkpoints are no longer loaded (loading one can run "
+                                              "code); this run cannot be resumed")
             return None
-        with open(f, "rb") as fh:
-            return pickle.load(fh)
+        try:
+            data = f.read_bytes()
+        except OSError as e:
+            raise CheckpointError(f, f"unreadable ({e.strerror or e})") from None
+        return decode_checkpoint(f, data, machine_key())
 
     def summary(self) -> dict[str, Any] | None:
         f = self.path / "summary.json"
         return json.loads(f.read_text()) if f.exists() else None
+
+
+def _unlink(f: Path) -> None:
+    try:
+        f.unlink()
+    except FileNotFoundError:
+        pass

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,15 +21,17 @@ import polars as pl
 import yaml
 
 from environments import registry
-from sim.config import compose, secret_free, to_dict
+from environments.common import json_safe
+from sim.config import compose, secret_free, short, to_dict
 from sim.engine import BudgetExhausted, Services
-from sim.events import EventLog
+from sim.events import SCHEMA as EVENT_SCHEMA
+from sim.events import Event, EventLog
 from sim.inference.client import build_client
-from sim.inference.ledger import Ledger, merge_totals, totals
-from sim.rundir import RunDir, atomic_write_bytes, atomic_write_json, atomic_write_parquet
+from sim.inference.ledger import Ledger, LedgerRow, merge_totals, totals
+from sim.rundir import (CheckpointError, RunDir, RunDirError, atomic_write_bytes, atomic_write_json,
+                        atomic_write_parquet)
 
 
-_TICK_DELAY = float(os.environ.get("AGORA_TEST_TICK_DELAY", "0") or 0)
 
 
 @dataclass
@@ -59,6 +61,22 @@ def resolve_dir(cfg: dict) -> Path | None:
         ts = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
         return Path(cfg["run"].get("root", "runs")) / cfg["env"]["name"] / f"{ts}-s{cfg['seed']}"
     return Path(d)
+
+
+def claim_dir(rd: RunDir, config_text: bytes, overwrite: bool) -> None:
+    """A fresh run writes only into an empty folder (or one that is this run), unless told to overwrite.
+
+    ``run.dir=.`` in a folder of one's own files, or a second run into an old
+    run's folder, is refused before anything is written there.
+    """
+    foreign = rd.foreign_entries(config_text)
+    if not foreign:
+        return
+    if not overwrite:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise RunDirError(f"run.dir={short(str(rd.path))}: the folder is not empty and is not this run (holds "
+                          f"{short(shown)}); choose a new folder, or set run.overwrite=true to write into it")
+    rd.clear_run_files()
 
 
 def run(overrides: list[str] | tuple[str, ...] = (), *, progress: bool | None = None, **kw) -> RunResult:
@@ -93,9 +111,15 @@ def run_config(cfg: dict, *, progress: bool | None = None, cache_mode: str | Non
                path: Path | None = None, on_tick=None) -> RunResult:
     if path is None:
         path = resolve_dir(cfg)
+    from sim.config import preflight
+
+    preflight(cfg, path, estimate_only=estimate_only)  # a bad input fails here, before anything is written
+    config_text = yaml.safe_dump(secret_free(cfg), sort_keys=True).encode()
+    if path and resume_state is None:
+        claim_dir(RunDir(path), config_text, bool(cfg["run"].get("overwrite", False)))
     rd = RunDir(path).create() if path else None
     if rd and resume_state is None:
-        atomic_write_bytes(rd.path / "config.yaml", yaml.safe_dump(secret_free(cfg), sort_keys=True).encode())
+        atomic_write_bytes(rd.path / "config.yaml", config_text)
     sim = Simulation(cfg, rd, cache_mode=cache_mode, replay_sources=list(replay_sources),
                      estimate_only=estimate_only, resume_state=resume_state)
     return sim.run(progress=progress, on_tick=on_tick)
@@ -114,9 +138,13 @@ class Simulation:
                                    estimate_only=estimate_only,
                                    llm_by_role=(cfg.get("agent") or {}).get("llm_by_role"))
         self.estimate_only = estimate_only
+        self._llm_seen = False
+        self.humans: dict = {}
         self.wall_before = 0.0
         self._delivered = 0  # events already fed to agents' memories
         if resume_state:
+            if rd:
+                rd.part_hashes = dict(resume_state["parts"])
             self.env = resume_state["env"]
             self.events.rows = resume_state["events"]
             self.events.flushed = len(self.events.rows)
@@ -135,51 +163,87 @@ class Simulation:
         # ledger totals of the rows already flushed; the per-tick summary adds each tick's rows
         self.flushed_totals = totals(self.ledger.frame(self.ledger.rows[: self.ledger.flushed]))
 
-    # ---------------------------------------------------------------------
+    # ---- the public run session: start, step, finish (run is their loop) ----
+    def start(self, humans: dict | None = None) -> None:
+        """Attach services (one asyncio.Runner, cognition, human seats) and, for a new run, set up tick 0."""
+        from agents.cognition import Cognition
+
+        self._t0 = time.perf_counter()
+        self._runner = asyncio.Runner()
+        self.cognition = Cognition(self.events, self._delivered)
+        svc = Services(self.client, self.events, self._runner, int(self.cfg["engine"]["concurrency"]),
+                       cognition=self.cognition, humans=humans)
+        self.env.attach(svc)
+        self.humans = svc.humans
+        self.error: BaseException | None = None
+        self.result: RunResult | None = None
+        if not self.resumed:
+            self.events.emit(0, "setup", "engine", "run_start",
+                             {"env": self.cfg["env"]["name"], "seed": self.cfg["seed"],
+                              "provider": self.cfg["llm"]["provider"], "model": self.cfg["llm"]["model"],
+                              "human_seats": sorted(svc.humans)})
+            self.env.setup()
+            self.cognition.deliver(self.env)
+            self._checkpoint()
+
+    @property
+    def done(self) -> bool:
+        env = self.env
+        return env.status != "running" or env.is_done() or env.steps >= int(self.cfg["run"]["max_ticks"])
+
+    def step(self) -> bool:
+        """One tick: phases, metrics row, parts and checkpoint. False once the run has nothing left to do."""
+        if self.done:
+            return False
+        try:
+            self.env.step()
+        except BudgetExhausted:
+            self.env.status = "aborted_budget"
+        self.metrics_rows.append({"tick": self.env.tick, **self.env.tick_metrics()})
+        self._checkpoint(self._t0)
+        return not self.done
+
+    def finish(self, status: str | None = None, error: BaseException | None = None) -> RunResult:
+        """End the run (``status`` overrides, e.g. ``abandoned``), write the final files, return the result."""
+        if self.result is not None:
+            return self.result
+        for seat in self.humans.values():
+            seat.close()
+        if status is not None:
+            self.env.status = status
+        elif self.env.status == "running":
+            self.env.status = "completed"
+        error = error or self.error
+        self._close_providers(self._runner)
+        self._runner.close()
+        self.events.emit(self.env.tick, "end", "engine", "run_end", {"status": self.env.status})
+        self.result = self._finish(time.perf_counter() - self._t0 + self.wall_before, error)
+        return self.result
+
     def run(self, progress: bool | None = None, on_tick=None) -> RunResult:
-        t0 = time.perf_counter()
-        max_ticks = int(self.cfg["run"].get("max_ticks", 10000))
         show = progress if progress is not None else _want_progress(self.cfg)
         error: BaseException | None = None
-        with asyncio.Runner() as runner:
-            svc = Services(self.client, self.events, runner, int(self.cfg.get("engine", {}).get("concurrency", 8)),
-                           on_events=self._deliver)
-            self.env.attach(svc)
-            bar = _Progress(show, self.cfg, self.env)
-            try:
-                if not self.resumed:
-                    self.events.emit(0, "setup", "engine", "run_start",
-                                     {"env": self.cfg["env"]["name"], "seed": self.cfg["seed"],
-                                      "provider": self.cfg["llm"]["provider"], "model": self.cfg["llm"]["model"],
-                                      "is_llm": self.cfg["llm"]["provider"] != "scripted"})
-                    self.env.setup()
-                    self._deliver()
-                    self._checkpoint()
-                while self.env.status == "running" and not self.env.is_done() and self.env.steps < max_ticks:
-                    try:
-                        self.env.step()
-                    except BudgetExhausted:
-                        self.env.status = "aborted_budget"
-                    self.metrics_rows.append({"tick": self.env.tick, **self.env.tick_metrics()})
-                    self._checkpoint(t0)
-                    bar.update(self.ledger)
-                    if _TICK_DELAY:
-                        time.sleep(_TICK_DELAY)  # test hook: widen the window for kill/resume tests
-                    if on_tick:
-                        on_tick(self)
-                if self.env.status == "running":
-                    self.env.status = "completed"
-            except KeyboardInterrupt:
-                self.env.status = "failed"
-                error = KeyboardInterrupt("interrupted")
-            except Exception as e:  # noqa: BLE001 - written to summary, then re-raised
-                self.env.status = "failed"
-                error = e
-            finally:
-                bar.close()
-                self._close_providers(runner)
-        self.events.emit(self.env.tick, "end", "engine", "run_end", {"status": self.env.status})
-        result = self._finish(time.perf_counter() - t0 + self.wall_before, error)
+        # test hook: widen the window between ticks for kill/resume tests
+        delay = float(os.environ.get("AGORA_TEST_TICK_DELAY", "0") or 0)
+        self.start()
+        bar = _Progress(show, self.cfg, self.env)
+        try:
+            while self.step():
+                bar.update(self.ledger)
+                if delay:
+                    time.sleep(delay)
+                if on_tick:
+                    on_tick(self)
+            bar.update(self.ledger)
+        except KeyboardInterrupt:
+            self.env.status = "failed"
+            error = KeyboardInterrupt("interrupted")
+        except Exception as e:  # noqa: BLE001 - written to summary, then re-raised
+            self.env.status = "failed"
+            error = e
+        finally:
+            bar.close()
+        result = self.finish(error=error)
         if error is not None:
             raise RunFailed(f"run failed: {type(error).__name__}: {error}", result) from error
         return result
@@ -195,22 +259,6 @@ class Simulation:
                 except Exception:  # noqa: BLE001
                     pass
 
-    def _deliver(self) -> None:
-        """Feed new events to every agent's memory, filtered by visibility."""
-        new = self.events.rows[self._delivered:]
-        self._delivered = len(self.events.rows)
-        if not new:
-            return
-        imp = getattr(self.env, "memory_importance", {})
-        skip = {"phase_start", "phase_end", "llm_call", "run_start", "reflection"}
-        rows = [e for e in new if e.kind not in skip]
-        keep_scripted = self.env.keeps_scripted_memory()
-        shared: dict = {}  # each event rendered and embedded once per delivery, not once per agent
-        for a in self.env.players():
-            if not keep_scripted and self.client.endpoint(a.endpoint).scripted:
-                continue  # scripted policies never read memory
-            a.memory.observe_events(rows, a.aid, a.teams, importance=imp, shared=shared)
-
     def _checkpoint(self, t0: float | None = None) -> None:
         if not self.rd:
             return
@@ -224,28 +272,52 @@ class Simulation:
             self.rd.write_part("metrics", tick, pl.DataFrame(self.metrics_rows[self.metrics_flushed:]))
             self.metrics_flushed = len(self.metrics_rows)
         if self.cfg["run"].get("checkpoint", True):
-            self.rd.write_checkpoint(tick, {
-                "cfg": self.cfg, "env": self.env, "events": self.events.rows, "ledger": self.ledger.rows,
-                "metrics": self.metrics_rows, "client": self.client.state(), "tick": tick,
-                "delivered": self._delivered,
-                "wall_s": self.wall_before + (time.perf_counter() - t0 if t0 else 0.0)})
+            # the environment's state only; its rows are the parts above, listed with their sha256
+            clean = secret_free(self.cfg)
+            meta = {"format": 1, "tick": tick, "delivered": self.cognition.delivered, "cfg": clean,
+                    "wall_s": self.wall_before + (time.perf_counter() - t0 if t0 else 0.0),
+                    "parts": dict(self.rd.part_hashes),
+                    "rows": {"events": len(self.events), "ledger": len(self.ledger), "metrics": len(self.metrics_rows)}}
+            self.rd.write_checkpoint(meta, {"env": self.env, "client": self.client.state()}, self.cfg,
+                                     _secret_values(self.cfg, clean))
         atomic_write_json(self.rd.path / "summary.json", self._summary(0.0, None, partial=True))
 
     def _summary(self, wall: float, error, partial: bool = False) -> dict[str, Any]:
         t = self.flushed_totals if partial else totals(self.ledger.frame())
         llm = self.cfg["llm"]
-        is_llm = llm["provider"] != "scripted" and not self.estimate_only
+        is_llm = self._answered_by_llm()
         return {
             "env": self.cfg["env"]["name"], "seed": self.cfg["seed"],
             "status": "running" if partial and self.env.status == "running" else self.env.status,
-            "ticks": int(self.env.tick), "outcome": _clean(self.env.outcome()),
+            "ticks": int(self.env.tick),
+            "outcome": json_safe(self.env.partial_outcome() if partial else self.env.outcome(self.events.frame())),
             "llm": {**t, "provider": llm["provider"], "model": llm["model"], "is_llm": is_llm,
-                    "note": None if is_llm else "scripted rule-based policies; not an LLM"},
+                    "note": None if is_llm else "no call was answered by a language model (scripted, "
+                                                "oracle or estimate); not an LLM run",
+                    "policies": self._policy_counts()},
             "budget_usd": self.cfg["budget"].get("run_usd"),
             "wall_s": round(wall, 3),
             "error": None if error is None else f"{type(error).__name__}: {error}",
             "dir": str(self.rd.path) if self.rd else None,
         }
+
+    def _answered_by_llm(self) -> bool:
+        """From the ledger: whether any call was answered by a language model (not scripted, not estimated)."""
+        if self.estimate_only:
+            return False
+        if not self._llm_seen:
+            models = {ep.provider_name for ep in self.client.endpoints.values() if ep.is_llm}
+            self._llm_seen = any(r.provider in models and r.outcome in ("ok", "invalid_output")
+                                 for r in self.ledger.rows)
+        return self._llm_seen
+
+    def _policy_counts(self) -> dict[str, int]:
+        """How many agents each policy answered for (llm, scripted, human)."""
+        out = {"llm": 0, "scripted": 0, "human": 0}
+        if self.env.svc is not None:
+            for a in self.env.players():
+                out[self.env.policy_of(a)] += 1
+        return out
 
     def _finish(self, wall: float, error) -> RunResult:
         events = self.events.frame()
@@ -257,24 +329,9 @@ class Simulation:
             atomic_write_parquet(self.rd.path / "events.parquet", events)
             atomic_write_parquet(self.rd.path / "ledger.parquet", ledger)
             atomic_write_parquet(self.rd.path / "metrics.parquet", metrics)
-            if hasattr(self.env, "write_artifacts"):
-                self.env.write_artifacts(self.rd.path, events)
+            self.env.artifacts(self.rd.path, events)
             atomic_write_json(self.rd.path / "summary.json", summary)
         return RunResult(summary, events, ledger, metrics, self.rd.path if self.rd else None)
-
-
-def _clean(x: Any) -> Any:
-    import math
-
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
-        return None
-    if hasattr(x, "item"):
-        return _clean(x.item())
-    return x
 
 
 def _want_progress(cfg: dict) -> bool:
@@ -297,7 +354,7 @@ class _Progress:
                           TextColumn("{task.fields[calls]} calls  ${task.fields[usd]:.6f}"), TimeElapsedColumn(),
                           transient=False)
         self.p.start()
-        total = getattr(env, "horizon", lambda: None)()
+        total = env.horizon()
         self.task = self.p.add_task(f"{cfg['env']['name']} seed={cfg['seed']}", total=total, calls=0, usd=0.0)
 
     def update(self, ledger: Ledger) -> None:
@@ -314,13 +371,15 @@ class _Progress:
 # ---------------------------------------------------------------------------
 def resume(path: Path | str, progress: bool | None = None) -> RunResult:
     rd = RunDir(path)
-    st = rd.read_checkpoint()
+    if not rd.path.is_dir():
+        raise FileNotFoundError(f"{path}: no such run directory")
+    status = _recorded_status(rd)
+    if status in ("completed", "aborted_budget"):
+        raise RunDirError(f"{path}: the run already finished (status {status}); there is nothing to resume")
+    st = load_checkpoint(rd)
     if st is None:
-        raise FileNotFoundError(f"{path}: no checkpoint to resume from (checkpoints/latest.pkl missing)")
-    summ = rd.summary() or {}
-    if summ.get("status") in ("completed", "aborted_budget"):
-        raise ValueError(f"{path}: run already finished with status {summ['status']}")
-    rd.drop_parts_after(st["tick"])
+        raise FileNotFoundError(f"{path}: no checkpoint to resume from (checkpoints/latest.ckpt missing)")
+    rd.drop_parts_not_in(st["parts"])
     # Calls the killed run already paid for are reused from its cache, so the
     # resumed run sees the same replies and writes the same events.
     sim = Simulation(st["cfg"], rd, cache_mode="reuse" if st["cfg"]["llm"]["provider"] != "scripted" else None,
@@ -328,12 +387,62 @@ def resume(path: Path | str, progress: bool | None = None) -> RunResult:
     return sim.run(progress=progress)
 
 
-def replay(path: Path | str, out: Path | str, progress: bool | None = None) -> RunResult:
-    src = Path(path)
+def load_checkpoint(rd: RunDir) -> dict[str, Any] | None:
+    """The state to resume from: the signed snapshot, plus its rows read back from the verified parts."""
+    got = rd.read_checkpoint()
+    if got is None:
+        return None
+    meta, state = got
+    tables = rd.read_verified_parts(meta["parts"])
+    events = [Event(*r) for df in tables["events"] for r in df.select(list(EVENT_SCHEMA)).iter_rows()]
+    ledger = [_ledger_row(r) for df in tables["ledger"] for r in df.iter_rows(named=True)]
+    metrics = [r for df in tables["metrics"] for r in df.to_dicts()]
+    found = {"events": len(events), "ledger": len(ledger), "metrics": len(metrics)}
+    if found != meta["rows"]:
+        raise CheckpointError(rd.parts, f"the parts hold {found} rows, the checkpoint expects {meta['rows']}")
+    return {"cfg": meta["cfg"], "env": state["env"], "client": state["client"], "events": events, "ledger": ledger,
+            "metrics": metrics, "tick": meta["tick"], "delivered": meta["delivered"], "wall_s": meta["wall_s"],
+            "parts": meta["parts"]}
+
+
+_LEDGER_FIELDS = tuple(f.name for f in fields(LedgerRow))
+
+
+def _ledger_row(r: dict[str, Any]) -> LedgerRow:
+    return LedgerRow(**{k: r[k] for k in _LEDGER_FIELDS if k in r})
+
+
+def _secret_values(cfg: Any, clean: Any) -> list[str]:
+    """The strings ``secret_free`` replaced: what must never appear in a run file."""
+    if isinstance(cfg, dict) and isinstance(clean, dict):
+        return [s for k in cfg for s in _secret_values(cfg[k], clean.get(k))]
+    if isinstance(cfg, list) and isinstance(clean, list):
+        return [s for a, b in zip(cfg, clean) for s in _secret_values(a, b)]
+    return [cfg] if isinstance(cfg, str) and cfg != clean else []
+
+
+def _recorded_status(rd: RunDir) -> str | None:
+    """summary.json's status; None when missing or unreadable (then the checkpoint decides)."""
+    try:
+        s = rd.summary()
+    except (OSError, ValueError):
+        return None
+    return s.get("status") if isinstance(s, dict) else None
+
+
+def replay(path: Path | str, out: Path | str, progress: bool | None = None, overwrite: bool = False) -> RunResult:
+    src, dst = Path(path), Path(out)
+    if dst.resolve() == src.resolve() or src.resolve() in dst.resolve().parents:
+        raise RunDirError(f"--out {short(str(out))}: is the recording {short(str(path))} or inside it; a replay "
+                          "writes to another folder so the recording is never overwritten")
+    if RunDir(dst).foreign_entries() and not overwrite:
+        raise RunDirError(f"--out {short(str(out))}: the folder is not empty; choose a new folder, or pass "
+                          "--overwrite to write into it")
     cfg = yaml.safe_load((src / "config.yaml").read_text())
     cfg["run"]["dir"] = str(out)
+    cfg["run"]["overwrite"] = overwrite
     return run_config(cfg, progress=progress, cache_mode="replay" if cfg["llm"]["provider"] != "scripted" else None,
-                      replay_sources=[src / "llm_cache.jsonl"], path=Path(out))
+                      replay_sources=[src / "llm_cache.jsonl"], path=dst)
 
 
 def estimate(overrides: list[str]) -> dict[str, Any]:

@@ -6,7 +6,6 @@ order, so adding an agent or a phase does not shift anyone else's randomness.
 from __future__ import annotations
 
 import hashlib
-import random
 
 import numpy as np
 
@@ -21,7 +20,3 @@ def derive_seed(root: int, *names: object) -> int:
 
 def np_rng(root: int, *names: object) -> np.random.Generator:
     return np.random.default_rng(derive_seed(root, *names))
-
-
-def py_rng(root: int, *names: object) -> random.Random:
-    return random.Random(derive_seed(root, *names))

@@ -32,6 +32,74 @@ from omegaconf import DictConfig
 
 ACCOUNT = "sweep_budget.json"
 WAIT_POLL_S = 0.5
+MAX_CHECKED = 10_000  # sweep points validated before launch; beyond that, each value once (see check_sweep)
+
+
+def check_sweep(overrides: list[str]) -> int:
+    """Validate every point of an ``agora run -m`` sweep before Hydra starts; returns how many were checked.
+
+    Hydra would create the sweep folder and then fail inside a job with its own
+    traceback; here each point is composed and checked like a single run
+    (``sim.config.preflight``), so a bad value or unknown key is one line and
+    nothing is written. Config-group sweeps (``env=market,traitors``) are
+    composed once per combination; value sweeps (``seed=range(20)``) are set
+    on the composed config, which is cheap, so every point is checked unless
+    there are more than MAX_CHECKED, in which case every value of every swept
+    key is checked once.
+    """
+    import itertools
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf, open_dict
+
+    from sim.config import ConfigError, apply_aliases, check_path, compose, group_options, preflight, short
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except Exception as e:  # noqa: BLE001 - Hydra's parse errors span several lines
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"cannot parse overrides: {short(first, 200)}") from None
+    fixed: list[str] = []  # override text, as Hydra's basic sweeper builds each job's overrides
+    group_sweeps: list[list[str]] = []
+    value_sweeps: list[tuple[str, str, list]] = []  # (key, first value as text, typed values)
+    for o in parsed:
+        name = o.key_or_group
+        if name.split(".")[0].split("/")[0] == "hydra":
+            continue  # Hydra's own settings (launcher, sweep dir): not part of the run config
+        key = o.get_key_element()
+        if not o.is_sweep_override():
+            fixed.append(f"{key}={o.get_value_element_as_str()}")
+        elif not o.is_discrete_sweep():
+            raise ConfigError(f"{key}: interval sweeps need an optimizing sweeper; list the values or use range()")
+        elif "." not in name and name.isidentifier() and group_options(name):
+            group_sweeps.append([f"{key}={v}" for v in o.sweep_string_iterator()])
+        else:
+            texts = list(o.sweep_string_iterator())
+            if texts:
+                value_sweeps.append((key, texts[0], list(o.sweep_iterator())))
+    n_points = 1
+    for n in [len(g) for g in group_sweeps] + [len(v) for _, _, v in value_sweeps]:
+        n_points *= max(1, n)
+    if n_points <= MAX_CHECKED:
+        value_points = list(itertools.product(*[[(k, v) for v in vals] for k, _, vals in value_sweeps]))
+    else:  # each value of each swept key once, the other keys at their first value
+        value_points = [((k, v),) for k, _, vals in value_sweeps for v in vals] or [()]
+    checked = 0
+    for groups in itertools.product(*group_sweeps):
+        # composing with each value sweep at its first value finds unknown keys and bad groups
+        base = compose([*fixed, *groups, *(f"{k}={first}" for k, first, _ in value_sweeps)])
+        for point in value_points:
+            cfg = base.copy()
+            with open_dict(cfg):
+                for k, v in point:
+                    OmegaConf.update(cfg, k.lstrip("+~"), v, merge=False, force_add=True)
+            apply_aliases(cfg)
+            preflight(cfg)
+            run_dir = OmegaConf.select(cfg, "run.dir")
+            if run_dir not in (None, "auto", "null", "None", ""):
+                check_path(Path(str(run_dir)), "run.dir")
+            checked += 1
+    return checked
 
 
 @hydra.main(version_base="1.3", config_path="pkg://conf", config_name="config")
@@ -42,7 +110,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
     from sim.runner import RunFailed, run_config
 
     apply_aliases(cfg)
-    validate(cfg)
+    validate(cfg)  # `agora run -m` checked every point before launch (check_sweep); this guards direct use
     d = to_dict(cfg)
     hc = HydraConfig.get()
     if d["run"].get("dir") == "auto":

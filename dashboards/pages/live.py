@@ -209,7 +209,11 @@ if start and why is None:
     if live is not None and not live.finished:
         live.finish()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
-    path = data.confine(root, Path("live") / f"{env_name}-{stamp}-s{seed}")
+    try:  # a runs root whose live/ links elsewhere must not receive the run's files
+        path = data.confine(root, Path("live") / f"{env_name}-{stamp}-s{seed}")
+    except data.PathRefused as e:
+        st.error(str(e))
+        st.stop()
     live = LiveRun(build_config(env_name, llm, seed, path, extra), path, seat)
     st.session_state["live"] = live
 

@@ -44,7 +44,7 @@ labels = [r.label for r in runs]
 run = runs[labels.index(st.selectbox("run", labels, key="spend_run"))]
 for w_ in run.warnings:
     st.info(w_)
-if not run.summary.get("llm", {}).get("is_llm", True):
+if not (run.summary.get("llm") or {}).get("is_llm", True):
     st.caption("Scripted rule-based policies: not an LLM; every cost is zero.")
 led = run.ledger
 counts = data.outcome_counts(led)

@@ -18,9 +18,13 @@ if ev.height == 0:
     st.info("This run has no events yet.")
     st.stop()
 
+view = data.traitors_view(run)
+if isinstance(view, data.Notice):
+    st.warning(view.message)
+    st.stop()
 reveal = st.toggle("reveal roles", value=False, key="reveal_roles",
                    help="colour players by their true role (spoilers: the game hides them)")
-points = data.trust_points(ev)
+points = view.points
 rounds = sorted(points["tick"].unique().to_list())
 
 # ---- trust matrix and graph ------------------------------------------------------------
@@ -33,7 +37,7 @@ else:
     c1, c2 = st.columns(2)
     c1.altair_chart(charts.heatmap(mat, "j", "i", "trust", f"Trust matrix, round {k}", "trusted player (j)",
                                    "rater (i)", "trust (points of 10)"), width="stretch")
-    G = data.read_trust_graph(run.path, k)
+    G = data.read_trust_graph(data.runs_root(), run.path, k)
     if G is None:
         c2.info("No trust GraphML for this round (written when the run finishes).")
     else:
@@ -44,12 +48,12 @@ else:
 # ---- calibration and round metrics -------------------------------------------------------
 st.subheader("Beliefs and suspicion")
 c1, c2 = st.columns(2)
-cal = data.belief_calibration(ev)
+cal = view.calibration
 if cal.height:
     c1.altair_chart(charts.calibration(cal), width="stretch")
 else:
     c1.info("No faithful belief probes to calibrate.")
-rm = data.traitors_round_table(run)
+rm = view.rounds
 if charts.present(rm, ["tick", "suspicion_gap"]):
     c2.altair_chart(charts.line(rm.drop_nulls("suspicion_gap"), "tick", "suspicion_gap",
                                 "Suspicion gap over rounds", "round",
@@ -60,7 +64,7 @@ else:
 
 # ---- votes -------------------------------------------------------------------------------
 st.subheader("Vote flows")
-votes = data.vote_flows(ev, "banish")
+votes = view.banish_votes
 if votes.height:
     st.altair_chart(charts.vote_flows(votes, "Banishment votes per round", reveal), width="content")
 else:
@@ -68,11 +72,11 @@ else:
 
 # ---- transcript --------------------------------------------------------------------------
 st.subheader("Transcript")
-roles = data.player_roles(ev)
-views = ["public", "traitors", *sorted(roles, key=lambda p: (len(p), p))]
-view = st.selectbox("view as", views, key="view_as",
-                    format_func=lambda v: {"public": "public (what everyone sees)",
-                                           "traitors": "traitors team"}.get(v, f"player {v}"))
-tr = data.transcript(ev, view, roles)
-st.caption(f"{tr.height} events visible to {view}")
+roles = view.roles
+viewers = ["public", "traitors", *sorted(roles, key=lambda p: (len(p), p))]
+viewer = st.selectbox("view as", viewers, key="view_as",
+                      format_func=lambda v: {"public": "public (what everyone sees)",
+                                             "traitors": "traitors team"}.get(v, f"player {v}"))
+tr = data.transcript(ev, viewer, roles)
+st.caption(f"{tr.height} events visible to {viewer}")
 st.dataframe(tr, hide_index=True, width="stretch")

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agents.base import Player
 from agents.memory import DEFAULT_IMPORTANCE, MemoryStream
 from agents.persona import population_for
+from environments.common import ConservationError, json_safe, per_usd
 from environments.market import metrics as mm
 from environments.market.actions import TraderView, affordable, check_order, order_model
 from environments.market.book import Accounts, Fill, OrderBook, Side
@@ -40,7 +41,9 @@ from environments.market.policies import (
     zi_c,
     zi_u,
 )
-from sim.engine import ActRequest, Environment
+from environments.registry import register
+from sim.engine import ActRequest, Environment, MetricSpec
+from sim.events import private
 
 ASSET = "A"
 MIX_CYCLE = ("fundamental", "momentum", "zic")  # asset setup, trader_policy=mix
@@ -88,10 +91,6 @@ class MarketConfig(BaseModel):
     fundamental_margin: float = Field(0.02, ge=0, lt=1)
 
 
-class ConservationError(RuntimeError):
-    """Cash or units were created or destroyed by something other than an endowment/dividend."""
-
-
 # ---------------------------------------------------------------- traders and their memory
 
 
@@ -107,8 +106,8 @@ def memorable(row: Any, aid: str) -> bool:
         return True
     if kind == "trade":
         payload = get("payload")
-        text = payload if isinstance(payload, str) else json.dumps(payload)
-        return f'"{aid}"' in text
+        trade = json.loads(payload) if isinstance(payload, str) else payload
+        return aid in (trade.get("buyer"), trade.get("seller"))
     return get("actor") == aid and kind in ("order", "cancel", "expire", "reject", "endowment")
 
 
@@ -136,8 +135,8 @@ def risk_words(risk: float) -> str:
 class Trader(Player):
     policy: str = "zic"
 
-    def __init__(self, model, aid, persona, role, memory_cfg):
-        super().__init__(model, aid, persona, role, (), "default", memory_cfg)
+    def __init__(self, model, aid, persona, role, memory_cfg, endpoint: str = "default"):
+        super().__init__(model, aid, persona, role, (), endpoint, memory_cfg)
         # (scripted traders get no events at all: the run skips scripted agents' memories)
         self.memory = TraderMemory(aid, embedder=self.memory.embedder, config=self.memory.config)
 
@@ -194,22 +193,10 @@ def _num(x: Any) -> float:
     return float("nan") if x is None else float(x)
 
 
-def json_safe(x: Any) -> Any:
-    """NaN/inf -> None, numpy scalars -> Python, recursively (summary.json must be strict JSON)."""
-    if isinstance(x, dict):
-        return {str(k): json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [json_safe(v) for v in x]
-    if hasattr(x, "item") and not isinstance(x, (str, bytes)):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
 # ---------------------------------------------------------------- the environment
 
 
+@register
 class MarketEnv(Environment):
     name = "market"
     phases = ("news", "orders", "clear")
@@ -217,8 +204,33 @@ class MarketEnv(Environment):
     memory_importance = {"news": 9, "trade": 6, "dividend": 4, "endowment": 8, "reject": 3, "order": 2,
                          "cancel": 1, "expire": 1, "market_open": 5}
 
-    @staticmethod
-    def cross_check(cfg: dict) -> str | None:
+    metrics = (
+        MetricSpec("last_price", "Last trade price", "cents", "prices"),
+        MetricSpec("mid", "Mid quote", "cents", "prices"),
+        MetricSpec("fundamental", "Fundamental value", "cents", "prices", doc="asset setup only"),
+        MetricSpec("spread", "Bid-ask spread", "cents", "liquidity", False),
+        MetricSpec("bid_depth", "Bid depth", "units", "liquidity"),
+        MetricSpec("ask_depth", "Ask depth", "units", "liquidity"),
+        MetricSpec("volume", "Volume", "units per tick", "activity"),
+        MetricSpec("n_trades", "Trades", "trades per tick", "activity"),
+        MetricSpec("ret", "Log return", "log points", "activity"),
+        MetricSpec("efficiency", "Allocative efficiency", "share of max surplus", "welfare", True,
+                   doc="realised / maximum surplus (induced setup only)"),
+        MetricSpec("gini", "Wealth Gini", "0-1", "welfare", False),
+        MetricSpec("usd", "Compute spend", "USD", "compute", False),
+        MetricSpec("efficiency", "Final allocative efficiency", "share of max surplus", "outcome", True, "outcome"),
+        MetricSpec("surplus_per_usd", "Surplus per USD", "surplus / USD", "outcome", True, "outcome",
+                   "realised surplus per USD of compute (undefined when nothing was spent)"),
+        MetricSpec("wealth_gini", "Final wealth Gini", "0-1", "outcome", False, "outcome"),
+        MetricSpec("n_trades", "Trades", "trades", "outcome", None, "outcome"),
+        MetricSpec("return_autocorr", "Return autocorrelation (lag 1)", "correlation", "outcome", None, "outcome"),
+        MetricSpec("excess_kurtosis", "Excess kurtosis of returns", "", "outcome", None, "outcome"),
+    )
+
+    quick = ("env.n_traders=8", "env.ticks=5")
+
+    @classmethod
+    def cross_check(cls, cfg: dict) -> str | None:
         e = cfg["env"]
         if e["setup"] == "induced" and e["trader_policy"] not in ("zic", "ziu"):
             return (f"env.trader_policy={e['trader_policy']}: the induced setup supports zic or ziu "
@@ -252,8 +264,6 @@ class MarketEnv(Environment):
         self.dividends_paid = 0
         self._tick_fills: list[Fill] = []
         self._prev_last: int | None = None
-        self._usd_nano = 0
-        self._ledger_seen = 0
         self._finished = False
 
     # ---- setup -----------------------------------------------------------
@@ -275,7 +285,7 @@ class MarketEnv(Environment):
         self.by_id: dict[str, Trader] = {}
         for i, (aid, persona) in enumerate(zip(self.order, personas)):
             role = ("buyer" if i < n_buyers else "seller") if c.setup == "induced" else "trader"
-            a = Trader(self, aid, persona, role, mem)
+            a = Trader(self, aid, persona, role, mem, self.endpoint_for(role))
             a.policy = MIX_CYCLE[i % len(MIX_CYCLE)] if c.trader_policy == "mix" else c.trader_policy
             if c.trader_policy == "mix" and persona.extra.get("strategy"):  # a persona file may fix it
                 a.policy = str(persona.extra["strategy"])
@@ -299,11 +309,8 @@ class MarketEnv(Environment):
             sched = self.values.get(i) if a.role == "buyer" else self.costs.get(i)
             self.emit("endowment", {"trader": a.aid, "role": a.role, "cash": cash, "units": units,
                                     "schedule": sched, "strategy": a.policy, "risk": a.persona.risk},
-                      actor=a.aid, visibility=f"private:{a.aid}")
+                      actor=a.aid, visibility=private(a.aid))
         self._check("setup")
-
-    def players(self) -> list[Trader]:
-        return [self.by_id[p] for p in self.order]
 
     def horizon(self) -> int:
         return self.cfg.ticks
@@ -474,7 +481,7 @@ class MarketEnv(Environment):
 
     # ---- applying orders -------------------------------------------------------
     def reject(self, aid: str, reason: str) -> None:
-        self.emit("reject", {"trader": aid, "reason": reason}, actor=aid, visibility=f"private:{aid}")
+        self.emit("reject", {"trader": aid, "reason": reason}, actor=aid, visibility=private(aid))
 
     def apply(self, a: Trader, side: str, price: int, qty: int, source: str) -> None:
         """Place one decision on the book; it was valid against the pre-phase state, so it is
@@ -540,12 +547,7 @@ class MarketEnv(Environment):
         return out
 
     def usd(self) -> float:
-        if self.svc is None:
-            return self._usd_nano / 1e9
-        rows = self.svc.client.ledger.rows
-        self._usd_nano += sum(r.cost_nano for r in rows[self._ledger_seen:])
-        self._ledger_seen = len(rows)
-        return self._usd_nano / 1e9
+        return self.svc.spend.usd() if self.svc is not None else 0.0
 
     def efficiency(self) -> float:
         if self.cfg.setup != "induced" or self.best_surplus <= 0:
@@ -575,7 +577,15 @@ class MarketEnv(Environment):
                             schema={"tick": pl.Int64, "price": pl.Int64, "qty": pl.Int64,
                                     "buyer": pl.Int64, "seller": pl.Int64})
 
-    def outcome(self) -> dict[str, Any]:
+    @classmethod
+    def report_lines(cls, summary: dict) -> list[str]:
+        return report_lines(summary)
+
+    def partial_outcome(self) -> dict[str, Any]:
+        return {"setup": self.cfg.setup, "n_traders": self.cfg.n_traders, "ticks": int(self.tick),
+                "n_trades": len(self.fills), "last_price": self.book.last_price}
+
+    def outcome(self, events=None) -> dict[str, Any]:
         c = self.cfg
         trades = self.trades_frame()
         returns = mm.log_returns(trades["price"].to_list()) if trades.height else np.array([])
@@ -597,7 +607,7 @@ class MarketEnv(Environment):
             realised = mm.realised_surplus(trades, self.values, self.costs)
             out.update(realised_surplus=realised, max_surplus=self.best_surplus,
                        efficiency=realised / self.best_surplus if self.best_surplus else None,
-                       surplus_per_usd=mm.surplus_per_dollar(realised, usd))
+                       surplus_per_usd=per_usd(realised, usd))
         else:
             out.update(fundamental=self.fundamental, dividends_paid=self.dividends_paid)
             if c.shock_tick is not None and trades.height:

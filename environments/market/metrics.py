@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import polars as pl
 
+from environments.common import gini  # noqa: F401 - the market's wealth gini
+
 from environments.market.policies import max_surplus
 
 Schedules = Mapping[object, Sequence[int]]
@@ -74,13 +76,6 @@ def allocative_efficiency(
     if best == 0:
         return math.nan
     return realised_surplus(trades, values, costs, extra_cost) / best
-
-
-def surplus_per_dollar(surplus: float, usd: float) -> float | None:
-    """Surplus per USD of compute; None when no compute was spent (ratio undefined)."""
-    if usd <= 0:
-        return None
-    return surplus / usd
 
 
 # ----- per-tick series ---------------------------------------------------------------
@@ -182,22 +177,6 @@ def hill_tail_index(returns: Sequence[float] | np.ndarray, tail_fraction: float 
 
 
 # ----- distribution and P&L ----------------------------------------------------------
-
-
-def gini(wealth: Sequence[float] | np.ndarray) -> float:
-    """Gini normalised by n/(n-1), as the AI Economist does, so one holder of all gives 1.
-
-    (The AI Economist switches to an unnormalised shortcut for n >= 30; we keep the
-    normalisation for every n so values are comparable across population sizes.)
-    """
-    x = np.sort(np.asarray(wealth, dtype=float))
-    n = x.size
-    total = float(x.sum())
-    if n < 2 or total == 0:
-        return 0.0
-    ranks = np.arange(1, n + 1)
-    raw = float(np.sum((2 * ranks - n - 1) * x)) / (n * total)  # = sum|xi-xj| / (2 n^2 mean)
-    return raw * n / (n - 1)
 
 
 def trader_pnl(trades: pl.DataFrame, last_price: float) -> pl.DataFrame:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agents.base import Player
 from agents.persona import population_for
+from environments.common import ConservationError, per_usd
 from environments.taxation import metrics as tm
 from environments.taxation import skills as sk
 from environments.taxation.actions import hours_menu, labor_model, proposal_model, proposal_rates, rate_percent_grid
@@ -39,16 +40,14 @@ from environments.taxation.utility import (
     bounded_rational_labor,
     utility,
 )
-from sim.engine import ActRequest, Environment
+from environments.registry import register
+from sim.engine import ActRequest, Environment, MetricSpec
+from sim.events import private
 
 # Income units differ by skill sampler, so the US 2018 dollar cutoffs are scaled to put
 # workers in several brackets: uniform skills earn up to ~16k, AI Economist Pareto skills
 # up to ~300 (their /1000 scaling), GB2 skills are dollars.
 AUTO_DIVISOR = {"uniform": 10.0, "pareto": 1000.0, "gb2": 1.0}
-
-
-class ConservationError(RuntimeError):
-    """Coin was created or destroyed by the tax-and-rebate step."""
 
 
 class TaxationConfig(BaseModel):
@@ -186,14 +185,43 @@ class Planner(Player):
                 f"Each rate may move at most {round(m.cfg.max_rate_step * 100)} points per period.")
 
 
+@register
 class TaxationEnv(Environment):
     name = "taxation"
     phases = ("policy", "labor", "tax")
     Config = TaxationConfig
     memory_importance = {"schedule": 8, "tax": 6, "labor": 4, "period_metrics": 5}
 
-    @staticmethod
-    def cross_check(cfg: dict) -> str | None:
+    metrics = (
+        MetricSpec("productivity", "Productivity", "coin per worker", "welfare", True,
+                   doc="mean pre-tax income"),
+        MetricSpec("equality", "Equality", "1 - Gini", "equality", True),
+        MetricSpec("gini", "Gini after tax", "0-1", "equality", False),
+        MetricSpec("gini_pre_tax", "Gini before tax", "0-1", "equality", False),
+        MetricSpec("eq_times_prod", "Equality x productivity", "coin", "welfare", True),
+        MetricSpec("utilitarian_welfare", "Utilitarian welfare", "utility per worker", "welfare", True),
+        MetricSpec("swf", "Planner's objective", "SWF units", "welfare", True),
+        MetricSpec("revenue", "Tax revenue", "coin", "taxes"),
+        MetricSpec("lump_sum", "Lump-sum rebate", "coin per worker", "taxes"),
+        MetricSpec("etr_bottom_decile", "Effective tax rate, bottom decile", "rate", "taxes"),
+        MetricSpec("etr_top_decile", "Effective tax rate, top decile", "rate", "taxes"),
+        MetricSpec("labor_mean", "Mean hours", "hours per tick", "labour"),
+        MetricSpec("share_at_cap", "Share at the hours cap", "share of workers", "labour"),
+        MetricSpec("planner_usd", "Planner compute", "USD", "compute", False),
+        MetricSpec("compute_usd", "All compute", "USD", "compute", False),
+        MetricSpec("welfare_per_usd", "Welfare per USD", "utility / USD", "compute", True,
+                   doc="utilitarian welfare per USD of compute (undefined when nothing was spent)"),
+        MetricSpec("utilitarian_welfare", "Final utilitarian welfare", "utility per worker", "outcome", True,
+                   "outcome"),
+        MetricSpec("equality", "Final equality", "1 - Gini", "outcome", True, "outcome"),
+        MetricSpec("productivity", "Final productivity", "coin per worker", "outcome", True, "outcome"),
+        MetricSpec("welfare_per_usd", "Welfare per USD", "utility / USD", "outcome", True, "outcome"),
+    )
+
+    quick = ("env.n_workers=12", "env.ticks=6", "env.period_ticks=2")
+
+    @classmethod
+    def cross_check(cls, cfg: dict) -> str | None:
         e = TaxationConfig.model_validate(cfg["env"])
         if e.skills == "uniform" and e.skill_hi < e.skill_lo:
             return f"env.skill_hi={e.skill_hi}: must be >= env.skill_lo={e.skill_lo}"
@@ -222,25 +250,20 @@ class TaxationEnv(Environment):
         self.swf_history: list[tuple[tuple[float, ...], float]] = []
         self.conservation_ok = True
         self.planner_source = "preset"
+        self._planner_nano = 0  # the planner's spend so far, and the ledger rows already summed
+        self._planner_seen = 0
 
     # ---- helpers -----------------------------------------------------------
     def horizon(self) -> int:
         return self.cfg.ticks
-
-    def players(self) -> list[Player]:
-        """Agents that get memories: scripted workers never read theirs, so they are left out
-        (feeding 100 memories every phase would dominate a scripted run's time) unless
-        ``agent.memory.scripted`` asks to record them anyway."""
-        keep = self._llm_workers() or self.keeps_scripted_memory()
-        return [*self.workers, self.planner_agent] if keep else [self.planner_agent]
 
     @property
     def n(self) -> int:
         return self.cfg.n_workers
 
     def _llm_workers(self) -> bool:
-        """Workers go through the model only when it is a model; scripted runs use numpy directly."""
-        return self.cfg.llm_workers and (self.llm_cfg or {}).get("provider", "scripted") != "scripted"
+        """Workers go through the act seam unless all of them are scripted (then numpy decides at once)."""
+        return self.cfg.llm_workers and any(self.policy_of(w) != "scripted" for w in self.workers)
 
     def _period_start(self) -> bool:
         return (self.tick - 1) % self.cfg.period_ticks == 0
@@ -259,7 +282,6 @@ class TaxationEnv(Environment):
         self.last_utility = np.full(self.n, math.nan)
         self.last_lump = 0.0
         mem = (self.agent_cfg or {}).get("memory") or {}
-        by_role = (self.agent_cfg or {}).get("llm_by_role") or {}
         personas = population_for(self, self.n + 1)
         for i, p in enumerate(personas[: self.n]):  # a persona file may fix a worker's skill
             if "skill" in p.extra:
@@ -268,10 +290,9 @@ class TaxationEnv(Environment):
                     raise ValueError(f"persona {p.name!r}: env.skill={s!r}: must be a positive number")
                 self.skills[i] = float(s)
         self.worker_ids = [f"w{i:03d}" for i in range(1, self.n + 1)]
-        self.workers = [Worker(self, aid, p, "worker", (), "role:worker" if "worker" in by_role else "default", mem)
+        self.workers = [Worker(self, aid, p, "worker", (), self.endpoint_for("worker"), mem)
                         for aid, p in zip(self.worker_ids, personas)]
-        self.planner_agent = Planner(self, "planner", personas[-1], "planner", (),
-                                     "role:planner" if "planner" in by_role else "default", mem)
+        self.planner_agent = Planner(self, "planner", personas[-1], "planner", (), self.endpoint_for("planner"), mem)
         z = np.ones(self.n)
         self.metric_keys = list(tm.period_metrics(z, z, z, 0 * z, hours_cap=self.cfg.hours_cap).keys())
         self.last_metrics = {k: math.nan for k in self.metric_keys}
@@ -279,7 +300,7 @@ class TaxationEnv(Environment):
                                     "cutoffs": list(self.schedule.cutoffs), "menu": self.menu,
                                     "skill_mean": float(self.skills.mean())})
         for w, s in zip(self.workers, self.skills):
-            self.emit("skill", {"worker": w.aid, "skill": round(float(s), 4)}, visibility=f"private:{w.aid}")
+            self.emit("skill", {"worker": w.aid, "skill": round(float(s), 4)}, visibility=private(w.aid))
 
     def _reset_period(self) -> None:
         self.period_income = np.zeros(self.n)
@@ -303,6 +324,8 @@ class TaxationEnv(Environment):
             self.schedule = self._llm_schedule()
         else:
             self.planner_source = "preset"
+        self._planner_nano = 0  # the planner's spend so far, and the ledger rows already summed
+        self._planner_seen = 0
         self.emit("schedule", {"period": self.period, "cutoffs": list(self.schedule.cutoffs),
                                "rates": [round(r, 6) for r in self.schedule.rates], "planner": p,
                                "source": self.planner_source}, actor="planner")
@@ -411,7 +434,7 @@ class TaxationEnv(Environment):
         self.period_len += 1
         self.coin += income
         self.emit_many("labor", ((w.aid, {"worker": w.aid, "hours": round(h, 4), "income": round(z, 4)},
-                                  f"private:{w.aid}")
+                                  private(w.aid))
                                  for w, h, z in zip(self.workers, hours.tolist(), income.tolist())))
 
     def _worker_observation(self, i: int) -> str:
@@ -471,9 +494,10 @@ class TaxationEnv(Environment):
         """(planner USD, all-agents USD) from the ledger so far."""
         if self.svc is None:
             return 0.0, 0.0
-        rows = self.svc.client.ledger.rows
-        planner = sum(r.cost_nano for r in rows if r.agent == "planner") / 1e9
-        return planner, sum(r.cost_nano for r in rows) / 1e9
+        self._planner_nano += sum(r.cost_nano for r in self.svc.client.ledger.rows[self._planner_seen:]
+                                  if r.agent == "planner")
+        self._planner_seen = len(self.svc.client.ledger.rows)
+        return self._planner_nano / 1e9, self.svc.spend.usd()
 
     def tick_metrics(self) -> dict[str, Any]:
         m = self.last_metrics
@@ -486,7 +510,7 @@ class TaxationEnv(Environment):
         out["swf"] = self._swf_value(out) if not math.isnan(out.get("productivity", math.nan)) else math.nan
         out["planner_usd"] = planner_usd
         out["compute_usd"] = total_usd
-        out["welfare_per_usd"] = tm.welfare_per_dollar(out["utilitarian_welfare"], total_usd)
+        out["welfare_per_usd"] = per_usd(out["utilitarian_welfare"], total_usd)
         out["saez_elasticity"] = float(self.elasticity)
         out["elasticity_estimate"] = float(self.elasticity_raw)
         out["conservation_ok"] = bool(self.conservation_ok)
@@ -494,7 +518,7 @@ class TaxationEnv(Environment):
             out[f"rate_{k}"] = float(r)
         return out
 
-    def outcome(self) -> dict[str, Any]:
+    def outcome(self, events=None) -> dict[str, Any]:
         m = self.last_metrics
         planner_usd, total_usd = self.compute_usd()
         keys = ("productivity", "equality", "eq_times_prod", "utilitarian_welfare", "inverse_income_welfare",
@@ -504,7 +528,7 @@ class TaxationEnv(Environment):
                 "cutoffs": list(self.schedule.cutoffs), "conservation_ok": bool(self.conservation_ok),
                 "saez_elasticity": float(self.elasticity), "elasticity_estimate": float(self.elasticity_raw),
                 "planner_usd": planner_usd, "compute_usd": total_usd,
-                "welfare_per_usd": tm.welfare_per_dollar(out["utilitarian_welfare"], total_usd)}
+                "welfare_per_usd": per_usd(out["utilitarian_welfare"], total_usd)}
         if self.grid_result is not None and self.cfg.period_ticks == 1:
             out["grid_predicted_welfare"] = float(self.grid_result.welfare)  # SWF the search expected
         return out

@@ -11,32 +11,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from environments.common import gini, per_usd
+
 
 def productivity(pre_tax_income: np.ndarray) -> np.ndarray | float:
     """Mean pre-tax income (the AI Economist's per-capita productivity)."""
     return _scalar(np.mean(np.asarray(pre_tax_income, dtype=float), axis=-1))
-
-
-def gini(x: np.ndarray, method: str = "exact") -> np.ndarray | float:
-    """Gini normalised by n/(n-1), so one agent holding everything scores 1.
-
-    ``method="exact"`` is that normalised Gini for every n, via the sorted-cumsum identity
-    G = (n + 1 - 2 S)/(n - 1), S = sum_k cumsum(sorted x)_k / sum x.
-    ``method="ai_economist"`` reproduces the AI Economist: the same value for n < 30, but for
-    n >= 30 its faster 1 - 2 S/(n + 1), which equals the exact value times (n-1)/(n+1)
-    (e.g. 0.935, not 1, for one holder among 30). All-zero (or n < 2) gives 0.
-    """
-    v = np.sort(np.asarray(x, dtype=float), axis=-1)
-    n = v.shape[-1]
-    if method not in ("exact", "ai_economist"):
-        raise ValueError(f"unknown gini method {method!r}")
-    if n < 2:
-        return _scalar(np.zeros(v.shape[:-1]))
-    total = v.sum(axis=-1)
-    s = np.divide(np.cumsum(v, axis=-1).sum(axis=-1), total, out=np.full_like(total, (n + 1) / 2), where=total != 0)
-    if method == "ai_economist" and n >= 30:
-        return _scalar(1.0 - 2.0 * s / (n + 1))
-    return _scalar((n + 1 - 2.0 * s) / (n - 1))
 
 
 def equality(x: np.ndarray, method: str = "exact") -> np.ndarray | float:
@@ -126,11 +106,6 @@ def share_at_cap(hours: np.ndarray, hours_cap: float = 100.0, tol: float = 1e-9)
     return float(np.mean(h >= hours_cap - tol)) if h.size else math.nan
 
 
-def welfare_per_dollar(welfare: float, compute_cost_usd: float) -> float:
-    """Welfare per dollar of inference spend; nan when nothing was spent (ratio undefined)."""
-    return float(welfare) / compute_cost_usd if compute_cost_usd > 0 else math.nan
-
-
 # Social welfare functions by name, for planners: f(utility, pre_tax_income, post_tax_income).
 SWF = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray | float]
 SWF_BY_NAME: dict[str, SWF] = {
@@ -189,7 +164,7 @@ def period_metrics(
     for k, rate in enumerate(effective_tax_rate_by_decile(z, t), start=1):
         out[f"etr_decile_{k:02d}"] = float(rate)
     if compute_cost_usd is not None:
-        out["welfare_per_dollar"] = welfare_per_dollar(util, compute_cost_usd)
+        out["welfare_per_dollar"] = per_usd(util, compute_cost_usd)
     return out
 
 

@@ -19,7 +19,9 @@ from agents.persona import population_for
 from environments.traitors import baselines as bl
 from environments.traitors import metrics as tm
 from environments.traitors.actions import RecruitAnswer, Speech, belief_model, belief_values, vote_model
-from sim.engine import ActRequest, Environment
+from environments.registry import register
+from sim.engine import ActRequest, Environment, LiveOptions, MetricSpec
+from sim.events import private, team
 
 TOPICS = [
     "Who do you suspect is a traitor, and why?",
@@ -73,6 +75,7 @@ class TraitorPlayer(Player):
                 "traitors are among the players. Find and banish them.")
 
 
+@register
 class TraitorsEnv(Environment):
     name = "traitors"
     phases = ("breakfast", "roundtable", "belief", "banish", "reactions", "recruit", "conclave", "murder")
@@ -81,8 +84,44 @@ class TraitorsEnv(Environment):
                          "vote": 5, "belief": 2, "game_end": 9, "recruit": 9,
                          "recruit_offer": 9, "recruit_answer": 9}
 
-    @staticmethod
-    def cross_check(cfg: dict) -> str | None:
+    metrics = (
+        MetricSpec("alive", "Players alive", "players", "board"),
+        MetricSpec("alive_traitors", "Traitors alive", "players", "board"),
+        MetricSpec("alive_faithful", "Faithful alive", "players", "board"),
+        MetricSpec("winner", "Winner", "", "game", source="outcome", doc="faithful or traitors; null if cut short"),
+        MetricSpec("rounds", "Rounds played", "rounds", "game", source="outcome"),
+        MetricSpec("mis_banish_rate", "Mis-banish rate", "share of banishments", "game", False, "outcome",
+                   "share of banishments that removed a faithful"),
+        MetricSpec("banish_precision", "Banish precision", "share of banishments", "game", True, "outcome",
+                   "share of banishments that removed a traitor"),
+        MetricSpec("tsr", "Traitor survival rate", "share of traitors", "game", None, "outcome",
+                   "share of initial traitors alive at the end"),
+        MetricSpec("fcr", "Faithful consensus rate", "share of votes", "trust", True, "outcome",
+                   "share of faithful banish votes cast on a traitor"),
+        MetricSpec("fcr_lift", "FCR lift over random", "ratio", "trust", True, "outcome",
+                   "faithful consensus rate divided by its random-vote expectation"),
+        MetricSpec("suspicion_gap", "Suspicion gap", "probability", "trust", True, "outcome",
+                   "mean stated P(traitor) on traitors minus on faithful"),
+        MetricSpec("brier", "Brier score", "squared error", "trust", False, "outcome",
+                   "mean squared error of stated P(traitor)"),
+        MetricSpec("brier_skill", "Brier skill", "vs uniform prior", "trust", True, "outcome",
+                   "1 - Brier / Brier of the uniform prior"),
+        MetricSpec("auroc", "AUROC of suspicion", "probability", "trust", True, "outcome",
+                   "chance a random traitor gets more suspicion than a random faithful"),
+        MetricSpec("bus_rate", "Bus rate", "share of votes", "trust", None, "outcome",
+                   "share of traitor banish votes cast on a fellow traitor (throwing one under the bus)"),
+        MetricSpec("night_unanimity", "Night unanimity", "share of nights", "trust", None, "outcome",
+                   "share of murder votes where all traitors picked the same target"),
+        MetricSpec("p_faithful_win_random", "Faithful win rate, random play", "probability", "game", None,
+                   "outcome", "exact faithful win probability when everybody votes at random"),
+    )
+    quick = ("env.n_players=8", "env.n_traitors=2", "env.discussion_passes=1")
+    live = LiveOptions(human_seat=True, seat_label="player",
+                       channels={"speak": "speech", "react": "speech", "conclave": "team", "vote": "choice",
+                                 "murder": "choice", "recruit_pick": "choice", "recruit_answer": "yesno"})
+
+    @classmethod
+    def cross_check(cls, cfg: dict) -> str | None:
         e = cfg["env"]
         if e["n_traitors"] * 2 >= e["n_players"]:
             return (f"env.n_traitors={e['n_traitors']}: must be less than half of env.n_players={e['n_players']} "
@@ -110,9 +149,6 @@ class TraitorsEnv(Environment):
     def alive(self, role: str | None = None) -> list[TraitorPlayer]:
         return [a for a in self.players() if a.alive and (role is None or a.role == role)]
 
-    def players(self) -> list[TraitorPlayer]:
-        return [self.by_id[p] for p in self.order]
-
     def traitor_ids(self) -> list[str]:
         """Everyone who is a traitor now (initial traitors and accepted recruits), dead or alive."""
         return [a.aid for a in self.players() if a.role == "traitor"]
@@ -129,19 +165,17 @@ class TraitorsEnv(Environment):
         self.traitors_initial = sorted(traitors, key=self.order.index)
         self.by_id: dict[str, TraitorPlayer] = {}
         mem = (self.agent_cfg or {}).get("memory") or {}
-        by_role = (self.agent_cfg or {}).get("llm_by_role") or {}
         for pid, persona in zip(self.order, personas):
             role = "traitor" if pid in traitors else "faithful"
-            team = ("traitors",) if role == "traitor" else ()
-            endpoint = f"role:{role}" if role in by_role else "default"
-            a = TraitorPlayer(self, pid, persona, role, team, endpoint, mem)
+            teams = ("traitors",) if role == "traitor" else ()
+            a = TraitorPlayer(self, pid, persona, role, teams, self.endpoint_for(role), mem)
             a.budget_teams = ("traitors",) if role == "traitor" else ("faithful",)
             self.by_id[pid] = a
         self.emit("game_start", {"players": self.order, "names": {p: self.by_id[p].name for p in self.order},
                                  "n_traitors": t, "rules": self.cfg.model_dump()})
         for a in self.players():
-            self.emit("role", {"pid": a.aid, "role": a.role}, actor="host", visibility=f"private:{a.aid}")
-        self.emit("team_reveal", {"traitors": self.traitors_initial}, actor="host", visibility="team:traitors")
+            self.emit("role", {"pid": a.aid, "role": a.role}, actor="host", visibility=private(a.aid))
+        self.emit("team_reveal", {"traitors": self.traitors_initial}, actor="host", visibility=team("traitors"))
         for a in self.players():
             self.suspicion[a.aid] = bl.BayesSuspicion(a.aid, self.order, t, self.cfg.tell_q_hi, self.cfg.tell_q_lo)
 
@@ -217,7 +251,7 @@ class TraitorsEnv(Environment):
             probs, trust = belief_values(r.action, others)
             self.emit("belief", {"pid": a.aid, "beliefs": {k: round(float(v), 4) for k, v in probs.items()},
                                  "trust": _normalise_trust(trust), "valid": r.valid}, actor=a.aid,
-                      visibility=f"private:{a.aid}")
+                      visibility=private(a.aid))
 
     def _belief_fallback(self, a, others, cls, fmt: str = "keyed"):
         def f():
@@ -285,7 +319,7 @@ class TraitorsEnv(Environment):
                 votes[a.aid] = r.action.target
                 first_voted.append(r.action.target)
                 self.emit("vote", {"vote_kind": "banish", "voter": a.aid, "target": r.action.target,
-                                   "valid": r.valid}, actor=a.aid, visibility=f"private:{a.aid}")
+                                   "valid": r.valid}, actor=a.aid, visibility=private(a.aid))
         else:  # open sequential: each voter sees earlier votes
             for a in order:
                 r = self.act(req(a))
@@ -376,7 +410,7 @@ class TraitorsEnv(Environment):
             return
         cand = self.by_id[target]
         self.emit("recruit_offer", {"pid": target, "by": [a.aid for a in traitors]}, actor="host",
-                  visibility=f"private:{target}")
+                  visibility=private(target))
         accept_default = cand.persona.honesty < self.cfg.recruit_accept_below_honesty
         obs = (f"Round {self.tick}: the traitors secretly invite you to join them. If you accept you become a "
                f"traitor and win with them; if you refuse you stay faithful. Traitors alive: "
@@ -389,13 +423,13 @@ class TraitorsEnv(Environment):
             cand.teams = ("traitors",)
             cand.budget_teams = ("traitors",)
             self.emit("role", {"pid": target, "role": "traitor", "via": "recruitment"}, actor="host",
-                      visibility=f"private:{target}")
+                      visibility=private(target))
         # the answer reaches the traitors' channel (which now includes an accepted recruit)
         self.emit("recruit", {"pid": target, "accepted": accepted, "valid": r.valid}, actor=target,
-                  visibility="team:traitors")
+                  visibility=team("traitors"))
         if not accepted:  # the candidate's own record of refusing (the team event is not theirs to see)
             self.emit("recruit_answer", {"pid": target, "accepted": False, "valid": r.valid}, actor=target,
-                      visibility=f"private:{target}")
+                      visibility=private(target))
         self._win_check()
 
     def phase_conclave(self) -> None:
@@ -414,7 +448,7 @@ class TraitorsEnv(Environment):
                                         max_tokens=self.cfg.speech_tokens))
                 self.emit("speech", {"pid": a.aid, "text": " ".join(r.action.text.split()[: self.cfg.words_max]),
                                      "pass": 0 if step == "propose" else 1, "topic": "conclave", "valid": r.valid},
-                          actor=a.aid, visibility="team:traitors")
+                          actor=a.aid, visibility=team("traitors"))
 
     def phase_murder(self) -> None:
         self.murdered_last = None
@@ -427,7 +461,7 @@ class TraitorsEnv(Environment):
         target, tie, votes = self._team_vote("murder", "murder", targets,
                                              f"Night {self.tick}: choose a faithful to murder: {', '.join(targets)}.")
         self.emit("vote_result", {"vote_kind": "murder", "counts": dict(sorted(Counter(votes.values()).items())),
-                                  "target": target, "tie": tie}, actor="host", visibility="team:traitors")
+                                  "target": target, "tie": tie}, actor="host", visibility=team("traitors"))
         if target:
             self._eliminate(target, "murder", self.cfg.reveal_murdered == "role")
             self.murdered_last = target
@@ -449,7 +483,7 @@ class TraitorsEnv(Environment):
         for a, r in zip(traitors, self.act_all(reqs)):
             votes[a.aid] = r.action.target
             self.emit("vote", {"vote_kind": kind, "voter": a.aid, "target": r.action.target, "valid": r.valid},
-                      actor=a.aid, visibility="team:traitors")
+                      actor=a.aid, visibility=team("traitors"))
         target, tie = self._tally(votes, list(votes.values()), len(traitors), kind)
         return target, tie, votes
 
@@ -459,25 +493,24 @@ class TraitorsEnv(Environment):
         return {"alive": len(self.alive()), "alive_traitors": t, "alive_faithful": len(self.alive()) - t,
                 "banished": self.banished_last or "", "murdered": self.murdered_last or ""}
 
-    def outcome(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"winner": self.winner if self.status != "aborted_budget" else None,
-                               "rounds": int(self.tick),
-                               "traitors": self.traitors_initial,
-                               "recruited": [p for p in self.traitor_ids() if p not in self.traitors_initial],
-                               "p_faithful_win_random": float(bl.p_faithful_win_random(self.cfg.n_players,
-                                                                                       self.cfg.n_traitors))}
-        if self.svc is not None:
-            try:
-                gm = tm.game_metrics(self.svc.events.frame())
-                for k in ("traitor_survival", "mis_banish_rate", "banish_precision", "fcr", "fcr_lift",
-                          "suspicion_gap", "brier", "brier_skill", "auroc", "bus_rate", "night_unanimity"):
-                    if k in gm:
-                        out[k] = gm[k]
-            except Exception as e:  # noqa: BLE001 - metrics never break a run
-                out["metrics_error"] = str(e)[:200]
+    def partial_outcome(self) -> dict[str, Any]:
+        return {"winner": self.winner if self.status != "aborted_budget" else None, "rounds": int(self.tick),
+                "traitors": self.traitors_initial,
+                "recruited": [p for p in self.traitor_ids() if p not in self.traitors_initial],
+                "p_faithful_win_random": float(bl.p_faithful_win_random(self.cfg.n_players, self.cfg.n_traitors))}
+
+    def outcome(self, events) -> dict[str, Any]:
+        out = self.partial_outcome()
+        try:
+            gm = tm.game_metrics(events)
+            for spec in self.metrics:  # every declared outcome metric is present; None where undefined
+                if spec.source == "outcome" and spec.key not in out:
+                    out[spec.key] = gm.get(spec.key)
+        except Exception as e:  # noqa: BLE001 - metrics never break a run
+            out["metrics_error"] = str(e)[:200]
         return out
 
-    def write_artifacts(self, path: Path, events) -> None:
+    def artifacts(self, path: Path, events) -> None:
         try:
             graphs = tm.trust_matrices(events)
             tm.write_graphml(graphs, path / "trust")

@@ -6,6 +6,10 @@ is admitted only if every scope on its path can hold its worst case
 awaiting in between. The engine starts one phase's calls in its deterministic
 agent order, so which call is denied never depends on network timing, and
 spend can never pass a limit however many calls run at once.
+
+Settlement never exceeds the reservation: a server that claims more tokens than
+the call allowed is billed the worst case that was held (the meter below bills
+at most ``req.reserved_nano`` and records the claim; ``settle`` caps it again).
 """
 from __future__ import annotations
 
@@ -63,6 +67,7 @@ class Budget:
             self.reserved[s] += hold
 
     def settle(self, scopes: Iterable[str], hold: int, cost: int) -> None:
+        cost = min(cost, hold)  # whatever a layer below reports, never more than was held
         for s in scopes:
             self.reserved[s] -= hold
             self.spent[s] += cost
@@ -112,14 +117,15 @@ class BudgetLayer:
         if short is not None:
             avail = self.budget.available(short) or 0
             self.ledger.row(req, self.name, req.model, self.prices.version, attempt=0, outcome="denied",
-                            est_tokens_in=est_in, denial_scope=short, reserved_nano=0,
+                            # the worst case that could not be held (nothing was reserved)
+                            est_tokens_in=est_in, denial_scope=short, reserved_nano=hold,
                             error=f"needs {hold} nano-USD, {short} has {avail}")
             if self.budget.policy == "halt":
                 raise BudgetHalt(short)
             raise BudgetDenied(short, hold, avail)
         self.budget.reserve(scopes, hold)
         try:
-            resp = await self.inner.complete(req.with_(est_tokens_in=est_in))
+            resp = await self.inner.complete(req.with_(est_tokens_in=est_in, reserved_nano=hold))
         except BaseException:
             self.budget.release(scopes, hold)
             raise

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Generic, TypeVar
@@ -35,6 +37,7 @@ from .prices import PriceTable, usd_to_nano
 from .ratelimit import RateLimitLayer
 from .replay import ReplayLayer, ReplayStore
 from .retry import RetryLayer
+from .scrub import Scrubber
 from .types import CallMeta, ChatRequest, ChatResponse, Provider, json_schema
 
 log = logging.getLogger("agora.inference")
@@ -97,13 +100,22 @@ class Client:
         self.budget = budget
         self.ledger = ledger
         self.store = store or ReplayStore()
+        # one scrubber for every writer of the seam: ledger rows, cache records, reply texts
+        self.scrub: Scrubber = ledger.scrub
+        self.store.scrub = self.scrub
         self.endpoints: dict[str, Endpoint] = {}
         self.next_call_id = 1
         self.show_remaining = True
 
     # ---- construction -----------------------------------------------------
+    def add_secret(self, value: str | None) -> None:
+        """A key this run was given: it is cut out of everything the seam writes."""
+        self.scrub.add(value)
+
     def add_endpoint(self, name: str, llm: dict, cache_mode: str = "off", estimate_only: bool = False,
                      provider: Provider | None = None) -> Endpoint:
+        for secret in secrets_of(llm):
+            self.add_secret(secret)
         provider = provider or make_provider(llm, estimate_only)
         prices = PriceTable(llm.get("prices") or {}, llm.get("price_version", "none"))
         for m in (llm["model"], *(llm.get("fallback_models") or [])):
@@ -236,13 +248,36 @@ class Client:
         for r in reversed(self.ledger.rows):
             if r.call_id == m.call_id and r.reask == m.reask and r.outcome == "ok":
                 r.outcome = "invalid_output"
-                r.error = err[:300]
+                r.error = self.scrub(err)[:300]  # it may quote the reply
                 return
 
     def _fallback(self, req: ChatRequest, ep: Endpoint, fallback: Callable[[], A], reason: str) -> ActResult[A]:
         action = fallback()
-        self.ledger.row(req, "scripted", req.model, "none", attempt=0, outcome="fallback", error=reason)
+        self.ledger.row(req, "scripted", req.model, "none", attempt=0, outcome="fallback", error=reason,
+                        reserved_nano=self._reserved_of(req.meta))
         return ActResult(action, False, "fallback", reason)
+
+    def _reserved_of(self, m: CallMeta) -> int:
+        """The worst case of the call a fallback replaces (its latest row; 0 if it wrote none)."""
+        for r in reversed(self.ledger.rows):
+            if r.call_id == m.call_id and r.reask == m.reask:
+                return r.reserved_nano
+        return 0
+
+
+_SECRET_NAME = re.compile(r"(api_key|secret|token)$")
+
+
+def secrets_of(llm: dict) -> list[str]:
+    """Key values an endpoint config gives the run: the variable named by ``api_key_env``, and any
+    key-like value written into the config or the LangChain ``class_kwargs`` (by mistake or not)."""
+    out = []
+    env = llm.get("api_key_env")
+    if env:
+        out.append(os.environ.get(str(env)))
+    for d in (llm, llm.get("class_kwargs") or {}):
+        out += [v for k, v in d.items() if isinstance(v, str) and k != "api_key_env" and _SECRET_NAME.search(str(k))]
+    return [v for v in out if v]
 
 
 def _parse(text: str, action_cls):

@@ -62,12 +62,27 @@ class BudgetHalt(InferenceError):
         self.scope = scope
 
 
-class ReplayMiss(InferenceError):
+class ReplayMiss(InferenceError, ValueError):
+    """Replay mode asked for a call that was never recorded.
+
+    A ``ValueError`` so that a command line's ``except ValueError`` prints its
+    one-line message as ``error: ...`` (exit 2) instead of a traceback.
+    """
+
     outcome = "replay_miss"
 
     def __init__(self, key: str, meta_desc: str):
-        super().__init__(
+        super().__init__(one_line(
             f"replay cache has no recorded reply for call {meta_desc} (key {key[:16]}); "
             "the run's config, seed or code differs from the recording"
-        )
+        ))
         self.key = key
+
+
+class ReplayCacheError(ValueError):
+    """A replay cache file that cannot be read at all (a folder, unreadable); names the file."""
+
+
+def one_line(msg: str) -> str:
+    """Messages meant for ``error: ...`` lines: newlines and runs of blanks become one space."""
+    return " ".join(msg.split())

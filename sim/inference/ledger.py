@@ -3,6 +3,15 @@
 Rows are appended as attempts finish, which under concurrency is timing
 order; ``frame`` sorts them by the engine's deterministic ``call_id`` and the
 attempt number so the file does not depend on network timing.
+
+``reserved_nano`` is the worst case the budget layer computed for the call a row
+belongs to: held while its attempts ran; on a denied row, the amount that could
+not be held; on a fallback row, that of the call it replaces. It is 0 only where
+the worst case is 0 (a free scripted policy on the direct path).
+``claimed_*`` are the server's own figures; ``tokens_out`` and ``cost_nano`` are
+what was billed, which never exceeds ``reserved_nano`` (``overclaim`` marks a
+reply whose usage was impossible: more output tokens than ``max_tokens``, a
+negative count, or a cost above the reservation).
 """
 from __future__ import annotations
 
@@ -13,6 +22,7 @@ from typing import Any
 
 import polars as pl
 
+from .scrub import Scrubber
 from .types import ChatRequest
 
 OUTCOMES = ("ok", "denied", "timeout", "rate_limited", "server_error", "bad_request",
@@ -25,6 +35,8 @@ SCHEMA = {
     "tokens_in": pl.Int64, "tokens_cached": pl.Int64, "tokens_out": pl.Int64, "usage_source": pl.Utf8,
     "reserved_nano": pl.Int64, "cost_nano": pl.Int64, "latency_ms": pl.Float64, "outcome": pl.Utf8,
     "cache_hit": pl.Boolean, "denial_scope": pl.Utf8, "error": pl.Utf8, "run_id": pl.Utf8,
+    "claimed_tokens_in": pl.Int64, "claimed_tokens_out": pl.Int64, "claimed_cost_nano": pl.Int64,
+    "overclaim": pl.Boolean,
 }
 
 
@@ -56,6 +68,10 @@ class LedgerRow:
     denial_scope: str = ""
     error: str = ""
     run_id: str = ""
+    claimed_tokens_in: int = 0
+    claimed_tokens_out: int = 0
+    claimed_cost_nano: int = 0
+    overclaim: bool = False
 
 
 class Ledger:
@@ -65,9 +81,13 @@ class Ledger:
         self._lock = threading.Lock()  # the local provider settles from worker threads
         self.flushed = 0
         self.t0 = time.perf_counter()
+        # every error string passes through it; the client registers the run's keys here
+        self.scrub = Scrubber()
 
     def row(self, req: ChatRequest, provider: str, model: str, price_version: str, **fields: Any) -> LedgerRow:
         m = req.meta
+        if fields.get("error"):
+            fields["error"] = self.scrub(fields["error"])
         r = LedgerRow(call_id=m.call_id, attempt=fields.pop("attempt", 1), tick=m.tick, phase=m.phase,
                       agent=m.agent, purpose=m.purpose, reask=m.reask, provider=provider, endpoint=m.endpoint,
                       model=model, price_version=price_version, prompt_hash=req.prompt_hash(),
@@ -105,7 +125,8 @@ def totals(ledger: pl.DataFrame) -> dict[str, Any]:
     """Summary totals, computed from the ledger (the only source of truth)."""
     if ledger.height == 0:
         return {"calls": 0, "attempts": 0, "tokens_in": 0, "tokens_cached": 0, "tokens_out": 0, "usd": 0.0,
-                "cost_nano": 0, "denied": 0, "failed": 0, "invalid": 0, "fallbacks": 0, "cache_hits": 0}
+                "cost_nano": 0, "denied": 0, "failed": 0, "invalid": 0, "fallbacks": 0, "cache_hits": 0,
+                "overclaims": 0}
     oc = ledger["outcome"]
     sent = ledger.filter(~pl.col("outcome").is_in(["denied", "fallback"]))
     cost = int(ledger["cost_nano"].sum())
@@ -122,4 +143,6 @@ def totals(ledger: pl.DataFrame) -> dict[str, Any]:
         "invalid": int((oc == "invalid_output").sum()),
         "fallbacks": int((oc == "fallback").sum()),
         "cache_hits": int(ledger["cache_hit"].sum()),
+        # replies whose server-reported usage was impossible; billed at most their reservation
+        "overclaims": int(ledger["overclaim"].sum()) if "overclaim" in ledger.columns else 0,
     }

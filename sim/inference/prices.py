@@ -5,7 +5,7 @@ three decimals per million tokens would not be exact and are rejected at load.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Mapping
 
@@ -46,6 +46,36 @@ class ModelPrice:
     def hold(self, est_input_tokens: int, max_output_tokens: int) -> int:
         """Worst case for one call: every input token uncached, every output token used."""
         return est_input_tokens * self.input + max_output_tokens * self.output
+
+
+@dataclass(frozen=True)
+class Bill:
+    """What one reply is charged, next to what its server claimed."""
+
+    usage: Usage  # the billed usage: counts made possible (no negatives, output <= max_tokens)
+    cost: int  # nano-USD charged; never above the call's reservation
+    claimed_cost: int  # the server's usage at list price
+    overclaim: bool  # the server's usage was impossible for this call
+
+
+def bill(price: ModelPrice, usage: Usage, max_tokens: int, reserved: int | None) -> Bill:
+    """Charge a reply at most its worst case, whatever its server reports.
+
+    ``reserved`` is the hold the budget layer took for the call (None when no
+    budget layer is above: then only the counts are bounded). Only usage the
+    server reported (``source == "server"``) can be an over-claim; an estimate
+    is an upper bound of our own making and is merely capped.
+    """
+    p = max(0, usage.prompt_tokens)
+    billed = replace(usage, prompt_tokens=p, completion_tokens=max(0, min(usage.completion_tokens, max_tokens)),
+                     cached_tokens=min(max(0, usage.cached_tokens), p))
+    claimed = price.cost(usage)
+    cost = price.cost(billed)
+    u = usage
+    impossible = u.completion_tokens > max_tokens or min(u.prompt_tokens, u.completion_tokens, u.cached_tokens) < 0
+    if reserved is not None and cost > reserved:
+        cost, impossible = reserved, True
+    return Bill(billed, cost, claimed, impossible and usage.source == "server")
 
 
 class PriceTable:

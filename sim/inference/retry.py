@@ -3,6 +3,11 @@
 This is the innermost metering point: each attempt that reaches the provider
 is priced here from the usage it returned, so failed attempts show up in the
 ledger as plainly as successful ones. The SDKs' own hidden retries are off.
+
+It is also where the outside world's text enters: reply texts and error
+messages are scrubbed of secrets here, before any layer stores or shows them,
+and a reply is billed at most the reservation its call holds, whatever usage
+its server claims.
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from .errors import CallFailed, InferenceError, ProviderTimeout, RateLimited, ServerError
 from .ledger import Ledger
-from .prices import PriceTable
+from .prices import PriceTable, bill
 from .types import ChatRequest, ChatResponse, Provider
 
 RETRYABLE = (ProviderTimeout, RateLimited, ServerError)
@@ -50,15 +55,20 @@ class RetryLayer:
             outcome = getattr(e, "outcome", "server_error")
             self.ledger.row(req, self.name, req.model, self.prices.version, attempt=n, outcome=outcome,
                             est_tokens_in=est, latency_ms=(time.perf_counter() - t0) * 1000,
-                            error=f"{type(e).__name__}: {e}"[:300])
+                            reserved_nano=req.reserved_nano or 0,
+                            # scrub before cutting: a key cut in half would no longer match
+                            error=self.ledger.scrub(f"{type(e).__name__}: {e}")[:300])
             raise
-        cost = self.prices.for_model(req.model).cost(resp.usage)
-        u = resp.usage
+        b = bill(self.prices.for_model(req.model), resp.usage, req.max_tokens, req.reserved_nano)
+        u, claim = b.usage, resp.usage
         self.ledger.row(req, resp.provider or self.name, req.model, self.prices.version, attempt=n, outcome="ok",
                         est_tokens_in=est, tokens_in=u.prompt_tokens, tokens_cached=u.cached_tokens,
-                        tokens_out=u.completion_tokens, usage_source=u.source, cost_nano=cost,
-                        latency_ms=resp.latency_ms or (time.perf_counter() - t0) * 1000)
-        return ChatResponse(**{**resp.__dict__, "cost_nano": cost})
+                        tokens_out=u.completion_tokens, usage_source=u.source, cost_nano=b.cost,
+                        reserved_nano=req.reserved_nano or 0, claimed_tokens_in=claim.prompt_tokens,
+                        claimed_tokens_out=claim.completion_tokens, claimed_cost_nano=b.claimed_cost,
+                        overclaim=b.overclaim, latency_ms=resp.latency_ms or (time.perf_counter() - t0) * 1000)
+        # the usage stays the server's claim (the cache records it; a replay bills it the same way)
+        return ChatResponse(**{**resp.__dict__, "text": self.ledger.scrub(resp.text), "cost_nano": b.cost})
 
     async def complete(self, req: ChatRequest) -> ChatResponse:
         n = 0
@@ -79,5 +89,7 @@ class RetryLayer:
                     return await self._attempt(req, n)
         except InferenceError as e:
             # non-retryable ones (400, malformed reply) too: callers handle one failure type
-            raise CallFailed(f"{n} attempts failed; last: {type(e).__name__}: {e}", e.outcome) from e
+            # scrubbed, and not chained: the provider's raw message may quote a key
+            raise CallFailed(self.ledger.scrub(f"{n} attempts failed; last: {type(e).__name__}: {e}"),
+                             e.outcome) from None
         raise AssertionError("unreachable")

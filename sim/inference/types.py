@@ -47,6 +47,8 @@ class ChatRequest:
     scripted: Callable[[], Any] | None = field(default=None, compare=False, repr=False)
     # prompt-token estimate taken once by the budget layer; the meter reuses it
     est_tokens_in: int | None = field(default=None, compare=False)
+    # the worst case the budget layer holds for this call; the meter bills at most this
+    reserved_nano: int | None = field(default=None, compare=False)
 
     def with_(self, **kw: Any) -> "ChatRequest":
         return replace(self, **kw)

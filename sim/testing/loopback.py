@@ -26,8 +26,10 @@ from typing import Any, Callable, Iterable
 
 BYTES_PER_TOKEN = 4
 NAMED_FAULTS = frozenset(
-    {"ok", "timeout", "malformed", "bad_json_content", "no_usage", "no_cached", "no_choices"}
+    {"ok", "timeout", "malformed", "bad_json_content", "no_usage", "no_cached", "no_choices",
+     "overclaim", "echo_key", "echo_key_text"}
 )
+OVERCLAIM_FACTOR = 1000  # an over-claiming server reports this many times the tokens it could have used
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests",
             500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 
@@ -288,6 +290,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(code, {"error": {"message": f"injected {code}", "type": kind, "code": kind}},
                             extra)
             return
+        if fault == "echo_key":
+            # like a gateway that quotes the credentials it rejected
+            auth = self.headers.get("Authorization") or ""
+            key = auth.split(" ", 1)[-1]
+            self._send_json(401, {"error": {"message": f"Incorrect API key provided: {key}. Header was "
+                                                       f"'Authorization: {auth}'", "type": "invalid_request_error",
+                                            "code": "invalid_api_key"}}, extra)
+            return
         if fault == "malformed":
             self._send(200, b'{"id": "broken", "choices": [', extra=extra)
             return
@@ -299,6 +309,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == "bad_json_content":
             text = "I think I will vote for whoever seems shifty, honestly."
+        elif fault == "echo_key_text":
+            text = f"Your request carried: Authorization: {self.headers.get('Authorization') or ''}"
         elif owner.responder is None:
             text = default_reply(body)
         else:
@@ -309,8 +321,12 @@ class _Handler(BaseHTTPRequestHandler):
                                                 "type": "server_error"}}, extra)
                 return
         prompt = count_tokens(prompt_text(body["messages"]))
+        completion = max(1, count_tokens(text))
+        if fault == "overclaim":  # far more than max_tokens allows, and a swollen prompt
+            cap = body.get("max_tokens") or body.get("max_completion_tokens") or completion
+            prompt, completion = prompt * OVERCLAIM_FACTOR, int(cap) * OVERCLAIM_FACTOR
         usage = None if fault == "no_usage" else usage_block(
-            prompt, max(1, count_tokens(text)), None if fault == "no_cached" else cached)
+            prompt, completion, None if fault == "no_cached" else cached)
         chat_id = f"chatcmpl-loopback-{seq}"
         if body.get("stream"):
             include = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -346,7 +362,11 @@ class LoopbackServer:
     ``"400"``; ``timeout`` (hang ``hang_s`` seconds, then answer); ``malformed``
     (200 with a broken JSON body); ``bad_json_content`` (a valid completion whose
     text is not JSON); ``no_usage``; ``no_cached`` (usage without
-    ``prompt_tokens_details``); ``no_choices``.
+    ``prompt_tokens_details``); ``no_choices``; ``overclaim`` (a valid reply whose
+    usage claims ``OVERCLAIM_FACTOR`` times ``max_tokens`` completion tokens and
+    as many times the prompt); ``echo_key`` (401 whose message quotes the key and
+    the whole ``Authorization`` header); ``echo_key_text`` (a valid reply whose
+    text quotes the ``Authorization`` header).
     """
 
     def __init__(self, latency_s: float = 0.0, *, fail_rate: float = 0.0, fail_kind: str = "500",

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from agents.base import Reflection
+from agents.cognition import Reflection
 from environments.traitors.actions import RecruitAnswer, Speech, belief_model, vote_model
 from sim.inference.providers.local import single_text_field, wrap_text
 

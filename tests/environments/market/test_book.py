@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from environments.market.book import Accounts, OrderBook, Reject, Side
-from environments.market.sim_pure import run_zi_flow
+from tests.environments.market.pure_market import run_zi_flow
 
 MAXP = 50
 

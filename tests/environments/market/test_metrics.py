@@ -22,7 +22,7 @@ from environments.market.policies import (
     zi_c,
     zi_u,
 )
-from environments.market.sim_pure import run_induced_market
+from tests.environments.market.pure_market import run_induced_market
 
 
 def trades(rows):
@@ -74,9 +74,10 @@ def test_units_beyond_schedule_have_no_value():
     assert m.realised_surplus(trades([]), values, costs) == 0
 
 
-def test_surplus_per_dollar():
-    assert m.surplus_per_dollar(10.0, 2.0) == 5.0
-    assert m.surplus_per_dollar(10.0, 0.0) is None
+def test_market_gini_is_the_common_gini():
+    from environments.common import gini
+
+    assert m.gini is gini
 
 
 # ----- series ------------------------------------------------------------------------

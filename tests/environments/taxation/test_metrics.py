@@ -17,7 +17,6 @@ from environments.taxation.metrics import (
     revenue,
     share_at_cap,
     utilitarian_welfare,
-    welfare_per_dollar,
 )
 
 
@@ -90,8 +89,6 @@ def test_labor_and_cap_and_cost():
     assert d["hours_mean"] == 62.5 and d["hours_q50"] == 75.0
     assert d["hours_sd"] == pytest.approx(np.std(h))
     assert share_at_cap(h, 100.0) == 0.5
-    assert welfare_per_dollar(10.0, 4.0) == 2.5
-    assert math.isnan(welfare_per_dollar(10.0, 0.0))
 
 
 def test_period_metrics_bundle():

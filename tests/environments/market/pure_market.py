@@ -1,9 +1,9 @@
-"""Engine-free market runs: scripted traders driving the book directly.
+"""Engine-free reference market runs for the tests: scripted traders driving the book directly.
 
 `run_induced_market` is the Gode–Sunder style experiment (induced values, one unit quoted at
 a time); `run_zi_flow` is a roleless ZI-U order stream used to check throughput and as a
-noise background. The engine will later replace the loop here; the book, policies and
-metrics stay the same.
+noise background. The book, policies and metrics are the
+environment's own; only the loop is a test's (an independent check of the engine's market).
 """
 
 from __future__ import annotations

@@ -1,0 +1,249 @@
+"""Checkpoints: a run directory is data, never code.
+
+Only a snapshot signed with this machine's key is ever unpickled; anything
+else (a crafted pickle, a flipped byte, a truncated or empty file, an edited
+part, the old ``latest.pkl``) is refused with one line naming the file.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import stat
+import zlib
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import sim
+from sim.cli import main
+from sim.runner import RunFailed, Simulation, load_checkpoint, resume
+from sim.rundir import CKPT_NAME, MAGIC, TAG_LEN, CheckpointError, RunDir, machine_key
+
+SMALL = ["llm=scripted", "seed=5", "env.n_players=8", "env.n_traitors=2", "run.progress=off"]
+SECRET = "sk-test-SECRET123"
+
+
+@pytest.fixture(autouse=True)
+def agora_home(tmp_path, monkeypatch):
+    """A private machine key per test; never the user's own."""
+    home = tmp_path / "agora-home"
+    monkeypatch.setenv("AGORA_HOME", str(home))
+    return home
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop_after(tick: int):
+    def on_tick(s):
+        if s.env.tick >= tick:
+            raise _Stop("stopped by the test")  # the run is left as a kill at this tick leaves it
+    return on_tick
+
+
+def _interrupted_run(d: Path, extra: list[str] = (), tick: int = 2) -> Path:
+    with pytest.raises(RunFailed):
+        sim.run([*SMALL, *extra, f"run.dir={d}"], on_tick=_stop_after(tick))
+    assert (d / "checkpoints" / CKPT_NAME).exists()
+    return d
+
+
+def _resume_cli(d: Path, capsys) -> tuple[int, list[str]]:
+    capsys.readouterr()
+    rc = main(["resume", str(d)])
+    err = capsys.readouterr().err.strip().splitlines()
+    return rc, err
+
+
+class _Marker:
+    """A pickle that, if ever loaded, runs a shell command that writes a file."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+# ---------------------------------------------------------------- code never runs
+def test_legacy_pickle_checkpoint_is_never_loaded(tmp_path, capsys):
+    d = tmp_path / "run"
+    _interrupted_run(d)
+    marker = tmp_path / "PWNED"
+    (d / "checkpoints" / CKPT_NAME).unlink()
+    (d / "checkpoints" / "latest.pkl").write_bytes(pickle.dumps(_Marker(marker)))
+    rc, err = _resume_cli(d, capsys)
+    assert rc == 2 and len(err) == 1
+    assert err[0].startswith(f"error: {d / 'checkpoints' / 'latest.pkl'}: checkpoint refused")
+    assert "no longer loaded" in err[0]
+    assert not marker.exists()
+
+
+def test_crafted_checkpoint_with_reduce_payload_is_refused_before_unpickling(tmp_path, capsys):
+    d = tmp_path / "run"
+    _interrupted_run(d)
+    marker = tmp_path / "PWNED"
+    body = zlib.compress(pickle.dumps(_Marker(marker)))
+    f = d / "checkpoints" / CKPT_NAME
+    f.write_bytes(MAGIC + b"\0" * TAG_LEN + body)  # right header, forged tag
+    rc, err = _resume_cli(d, capsys)
+    assert rc == 2 and len(err) == 1 and err[0].startswith(f"error: {f}: checkpoint refused")
+    assert not marker.exists()
+    f.write_bytes(pickle.dumps(_Marker(marker)))  # a bare pickle renamed .ckpt
+    rc, err = _resume_cli(d, capsys)
+    assert rc == 2 and len(err) == 1 and "not an Agora checkpoint" in err[0]
+    assert not marker.exists()
+
+
+# ---------------------------------------------------------------- tampering
+def _flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1:]
+
+
+@pytest.mark.parametrize("how", ["flip_header", "flip_tag", "flip_body", "flip_last", "truncated", "cut_in_tag",
+                                 "empty", "appended"])
+def test_tampered_checkpoint_is_refused_with_one_line(tmp_path, capsys, how):
+    d = _interrupted_run(tmp_path / "run")
+    f = d / "checkpoints" / CKPT_NAME
+    data = f.read_bytes()
+    bad = {"flip_header": lambda: _flip(data, 3), "flip_tag": lambda: _flip(data, len(MAGIC) + 5),
+           "flip_body": lambda: _flip(data, len(MAGIC) + TAG_LEN + 40), "flip_last": lambda: _flip(data, len(data) - 1),
+           "truncated": lambda: data[: len(data) // 2], "cut_in_tag": lambda: data[: len(MAGIC) + 7],
+           "empty": lambda: b"", "appended": lambda: data + b"\0"}[how]()
+    f.write_bytes(bad)
+    before = sorted(p.name for p in (d / "parts").iterdir())
+    rc, err = _resume_cli(d, capsys)
+    assert rc == 2, err
+    assert len(err) == 1 and err[0].startswith(f"error: {f}: checkpoint refused: "), err
+    assert "Traceback" not in err[0]
+    assert sorted(p.name for p in (d / "parts").iterdir()) == before  # a refused resume touches nothing
+
+
+def test_checkpoint_from_another_machine_is_refused(tmp_path, capsys, monkeypatch):
+    d = _interrupted_run(tmp_path / "run")
+    monkeypatch.setenv("AGORA_HOME", str(tmp_path / "other-machine"))
+    rc, err = _resume_cli(d, capsys)
+    assert rc == 2 and len(err) == 1 and "another machine" in err[0]
+
+
+def _edit_payload(part: Path) -> None:
+    df = pl.read_parquet(part)
+    i = df.height - 1
+    payload = df["payload"].to_list()
+    payload[i] = payload[i].replace("}", ',"forged":1}', 1) if payload[i] != "{}" else '{"forged":1}'
+    df.with_columns(pl.Series("payload", payload)).write_parquet(part)
+
+
+def test_edited_event_payload_in_a_part_is_refused(tmp_path, capsys):
+    d = _interrupted_run(tmp_path / "run")
+    part = sorted((d / "parts").glob("events-*.parquet"))[1]
+    _edit_payload(part)
+    rc, err = _resume_cli(d, capsys)
+    assert rc == 2 and len(err) == 1
+    assert err[0].startswith(f"error: {part}: checkpoint refused: ") and "sha256" in err[0]
+
+
+def test_missing_part_is_refused(tmp_path, capsys):
+    d = _interrupted_run(tmp_path / "run")
+    part = sorted((d / "parts").glob("ledger-*.parquet"))[-1]
+    part.unlink()
+    rc, err = _resume_cli(d, capsys)
+    assert rc == 2 and len(err) == 1 and err[0].startswith(f"error: {part}: checkpoint refused: ")
+
+
+def test_read_checkpoint_raises_checkpoint_error(tmp_path):
+    d = _interrupted_run(tmp_path / "run")
+    f = d / "checkpoints" / CKPT_NAME
+    f.write_bytes(f.read_bytes()[:-3])
+    with pytest.raises(CheckpointError) as e:
+        RunDir(d).read_checkpoint()
+    assert isinstance(e.value, ValueError) and e.value.path == f
+
+
+# ---------------------------------------------------------------- resume still exact
+def test_resume_from_signed_checkpoint_gives_identical_files(tmp_path):
+    ref = sim.run([*SMALL, f"run.dir={tmp_path / 'ref'}"])
+    d = _interrupted_run(tmp_path / "cut", tick=2)
+    # a part of the tick in flight (written after the last checkpoint) is dropped on resume
+    stray = d / "parts" / "events-0000099.parquet"
+    pl.DataFrame({"x": [1]}).write_parquet(stray)
+    res = resume(d)
+    assert res.status == "completed" and not stray.exists()
+    assert res.events.equals(ref.events)
+    for name in ("events", "ledger", "metrics"):
+        a = pl.read_parquet(tmp_path / "ref" / f"{name}.parquet")
+        b = pl.read_parquet(d / f"{name}.parquet")
+        if name == "ledger":
+            a, b = a.drop("run_id"), b.drop("run_id")
+        assert a.equals(b), name
+
+
+def test_resume_twice_from_the_same_interrupted_run(tmp_path):
+    """A resumed run checkpoints on top of the restored parts: stop it again and resume again."""
+    ref = sim.run([*SMALL, f"run.dir={tmp_path / 'ref'}"])
+    d = _interrupted_run(tmp_path / "cut", tick=1)
+    rd = RunDir(d)
+    st = load_checkpoint(rd)
+    rd.drop_parts_not_in(st["parts"])
+    with pytest.raises(RunFailed):
+        Simulation(st["cfg"], rd, resume_state=st).run(progress=False, on_tick=_stop_after(3))
+    res = resume(d)
+    assert res.events.equals(ref.events)
+
+
+def test_resume_of_a_completed_run_is_one_line(tmp_path, capsys):
+    d = tmp_path / "done"
+    sim.run([*SMALL, f"run.dir={d}"])
+    before = {p: p.read_bytes() for p in d.rglob("*") if p.is_file()}
+    rc, err = _resume_cli(d, capsys)
+    assert rc == 2 and len(err) == 1
+    assert err[0] == f"error: {d}: the run already finished (status completed); there is nothing to resume"
+    assert {p: p.read_bytes() for p in d.rglob("*") if p.is_file()} == before
+
+
+# ---------------------------------------------------------------- nothing secret, key stays home
+def test_no_secret_in_any_run_file_nor_in_the_snapshot(tmp_path):
+    d = tmp_path / "run"
+    _interrupted_run(d, extra=[f"+llm.class_kwargs.api_key={SECRET}"])
+    files = [p for p in d.rglob("*") if p.is_file()]
+    assert files
+    for p in files:
+        data = p.read_bytes()
+        assert SECRET.encode() not in data, p
+        if p.name == CKPT_NAME:
+            raw = zlib.decompress(data[len(MAGIC) + TAG_LEN:])
+            assert SECRET.encode() not in raw
+            assert b"class_kwargs" in raw  # the config is there, scrubbed, so the check above looked at it
+    # and the resumed run keeps going (it never needed the value)
+    assert resume(d).status == "completed"
+
+
+def test_secret_copied_into_state_is_never_written(tmp_path):
+    from sim.rundir import RunDirError, encode_checkpoint
+
+    cfg = {"llm": {"api_key": SECRET}}
+    with pytest.raises(RunDirError):
+        encode_checkpoint({"cfg": {"llm": {"api_key": "***"}}}, {"copied": SECRET}, cfg, b"k" * 32, [SECRET])
+
+
+def test_machine_key_is_private_and_not_in_the_run(tmp_path, agora_home):
+    d = _interrupted_run(tmp_path / "run")
+    f = agora_home / "secret.key"
+    assert stat.S_IMODE(f.stat().st_mode) == 0o600
+    key = machine_key()
+    assert len(key) == 32 and key == f.read_bytes()
+    for p in d.rglob("*"):
+        if p.is_file():
+            assert key not in p.read_bytes()
+            assert key.hex().encode() not in p.read_bytes()
+
+
+def test_snapshot_holds_state_not_rows(tmp_path):
+    d = _interrupted_run(tmp_path / "run", tick=3)
+    meta, state = RunDir(d).read_checkpoint()
+    assert set(state) == {"env", "client"}
+    assert meta["tick"] == 3 and meta["rows"]["events"] > 0
+    parts = {p.name for p in (d / "parts").glob("*.parquet")}
+    assert set(meta["parts"]) <= parts and any(n.startswith("events-") for n in meta["parts"])

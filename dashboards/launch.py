@@ -66,9 +66,9 @@ def _port(text: str) -> int:
     try:
         port = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--port must be a number from 1 to 65535, not {text[:40]!r}") from None
+        raise argparse.ArgumentTypeError(f"must be a number from 1 to 65535, not {text[:40]!r}") from None
     if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"--port must be a number from 1 to 65535, not {port}")
+        raise argparse.ArgumentTypeError(f"must be a number from 1 to 65535, not {port}")
     return port
 
 

@@ -286,13 +286,14 @@ def _check_personas(env_name: str, d: dict) -> None:
 
         strategies = STRATEGY_TEXT
     for i, p in enumerate(listed):
-        at = f"agent.personas={short(repr(personas))}: personas[{i}] ({short(p.name)})"
+        # same wording as the environments' own setup checks, with the file and entry in front
+        at = f"agent.personas={short(repr(personas))}: personas[{i}]: persona {short(p.name)!r}"
         if env_name == "taxation" and "skill" in p.extra:
             s = p.extra["skill"]
             if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s < float("inf"):
-                raise ConfigError(f"{at}.env.skill={short(repr(s))}: must be a positive number")
+                raise ConfigError(f"{at}: env.skill={short(repr(s))}: must be a positive number")
         if strategies is not None and p.extra.get("strategy") and str(p.extra["strategy"]) not in strategies:
-            raise ConfigError(f"{at}.env.strategy={short(repr(p.extra['strategy']))}: allowed: "
+            raise ConfigError(f"{at}: env.strategy={short(repr(p.extra['strategy']))}; allowed: "
                               f"{', '.join(strategies)}")
 
 

@@ -18,7 +18,6 @@ in that order, so nothing depends on network timing.
 from __future__ import annotations
 
 import asyncio
-import queue
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,49 +107,56 @@ class ActRequest:
 
 # ---------------------------------------------------------------- human policy
 class HumanSeat:
-    """Answers for one agent, given by a person through a queue (the live page fills it).
+    """Answers for one agent, given by a person (the live page); the run waits for each one.
 
     The run thread calls ``ask``: the request is posted as ``pending`` and the run
-    waits until ``answer`` (an action of the request's class, or ``None`` for the
-    seat's scripted answer) or ``close`` is called from another thread.
+    waits until another thread calls ``answer`` (an action of the request's class,
+    or ``None`` for the seat's scripted answer) or ``close``. ``wait_pending``
+    returns a request only while it still awaits its answer.
     """
 
     def __init__(self, aid: str):
         self.aid = aid
         self.pending: ActRequest | None = None
-        self._answers: queue.Queue = queue.Queue()
-        self._posted = threading.Condition()
         self.closed = False
+        self.asked = 0  # requests posted so far (a page can tell a new question from the last one)
+        self._reply: Any = _NO_REPLY
+        self._cv = threading.Condition()
 
     def ask(self, request: ActRequest) -> BaseModel | None:
-        with self._posted:
-            self.pending = request
-            self._posted.notify_all()
-        try:
-            item = self._answers.get()
-        finally:
-            self.pending = None
-        if item is _CLOSED:
-            raise SeatClosed(self.aid)
-        return item
+        with self._cv:
+            if self.closed:
+                raise SeatClosed(self.aid)
+            self.pending, self._reply = request, _NO_REPLY
+            self.asked += 1
+            self._cv.notify_all()
+            self._cv.wait_for(lambda: self._reply is not _NO_REPLY or self.closed)
+            reply, self.pending, self._reply = self._reply, None, _NO_REPLY
+            if reply is _NO_REPLY:
+                raise SeatClosed(self.aid)
+            return reply
 
     def answer(self, action: BaseModel | None) -> None:
-        self._answers.put(action)
+        with self._cv:
+            if self.pending is None or self._reply is not _NO_REPLY:
+                raise RuntimeError(f"seat {self.aid}: no request is waiting for an answer")
+            self._reply = action
+            self._cv.notify_all()
 
     def wait_pending(self, timeout: float | None = None) -> ActRequest | None:
-        """Block until a request is posted (or ``timeout``); the request or None."""
-        with self._posted:
-            self._posted.wait_for(lambda: self.pending is not None or self.closed, timeout)
-            return self.pending
+        """Block until a request awaits an answer (or ``timeout``); that request, else None."""
+        with self._cv:
+            self._cv.wait_for(lambda: self.closed or (self.pending is not None and self._reply is _NO_REPLY),
+                              timeout)
+            return self.pending if self._reply is _NO_REPLY and not self.closed else None
 
     def close(self) -> None:
-        self.closed = True
-        with self._posted:
-            self._posted.notify_all()
-        self._answers.put(_CLOSED)
+        with self._cv:
+            self.closed = True
+            self._cv.notify_all()
 
 
-_CLOSED = object()
+_NO_REPLY = object()
 
 
 # ---------------------------------------------------------------- services

@@ -74,8 +74,8 @@ def claim_dir(rd: RunDir, config_text: bytes, overwrite: bool) -> None:
         return
     if not overwrite:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise RunDirError(f"run.dir={short(str(rd.path))}: the folder is not empty and is not this run (holds "
-                          f"{short(shown)}); choose a new folder, or set run.overwrite=true to write into it")
+        raise RunDirError(f"run.dir={short(str(rd.path), 200)}: the folder is not empty and is not this run (holds "
+                          f"{short(shown, 100)}); choose a new folder, or set run.overwrite=true to write into it")
     rd.clear_run_files()
 
 
@@ -307,7 +307,7 @@ class Simulation:
             return False
         if not self._llm_seen:
             models = {ep.provider_name for ep in self.client.endpoints.values() if ep.is_llm}
-            self._llm_seen = any(r.provider in models and r.outcome in ("ok", "invalid_output")
+            self._llm_seen = any(r.provider in models and r.outcome == "ok"
                                  for r in self.ledger.rows)
         return self._llm_seen
 
@@ -433,10 +433,10 @@ def _recorded_status(rd: RunDir) -> str | None:
 def replay(path: Path | str, out: Path | str, progress: bool | None = None, overwrite: bool = False) -> RunResult:
     src, dst = Path(path), Path(out)
     if dst.resolve() == src.resolve() or src.resolve() in dst.resolve().parents:
-        raise RunDirError(f"--out {short(str(out))}: is the recording {short(str(path))} or inside it; a replay "
+        raise RunDirError(f"--out {short(str(out), 200)}: is the recording {short(str(path), 200)} or inside it; a replay "
                           "writes to another folder so the recording is never overwritten")
     if RunDir(dst).foreign_entries() and not overwrite:
-        raise RunDirError(f"--out {short(str(out))}: the folder is not empty; choose a new folder, or pass "
+        raise RunDirError(f"--out {short(str(out), 200)}: the folder is not empty; choose a new folder, or pass "
                           "--overwrite to write into it")
     cfg = yaml.safe_load((src / "config.yaml").read_text())
     cfg["run"]["dir"] = str(out)

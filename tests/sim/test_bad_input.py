@@ -172,7 +172,7 @@ def test_persona_skill_is_checked_before_the_run(capsys, tmp_path):
     root = tmp_path / "runs"
     line = one_error(capsys, "run", "llm=scripted", "env=taxation", "env.n_workers=4", f"run.root={root}",
                      f"agent.personas={f}")
-    assert "env.skill=-3" in line and "personas[2] (P2)" in line
+    assert "personas[2]: persona 'P2': env.skill=-3: must be a positive number" in line
     assert not root.exists()
 
 
@@ -181,7 +181,7 @@ def test_persona_strategy_is_checked_before_the_run(capsys, tmp_path):
     root = tmp_path / "runs"
     line = one_error(capsys, "run", "llm=scripted", "env=market", "env.n_traders=4", f"run.root={root}",
                      f"agent.personas={f}")
-    assert "env.strategy='yolo'" in line and "momentum" in line
+    assert "persona 'P2': env.strategy='yolo'; allowed: " in line and "momentum" in line
     assert not root.exists()
 
 

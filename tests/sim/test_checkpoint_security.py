@@ -188,7 +188,7 @@ def test_resume_twice_from_the_same_interrupted_run(tmp_path):
     st = load_checkpoint(rd)
     rd.drop_parts_not_in(st["parts"])
     with pytest.raises(RunFailed):
-        Simulation(st["cfg"], rd, resume_state=st).run(progress=False, on_tick=_stop_after(3))
+        Simulation(st["cfg"], rd, resume_state=st).run(progress=False, on_tick=_stop_after(2))
     res = resume(d)
     assert res.events.equals(ref.events)
 
@@ -241,9 +241,9 @@ def test_machine_key_is_private_and_not_in_the_run(tmp_path, agora_home):
 
 
 def test_snapshot_holds_state_not_rows(tmp_path):
-    d = _interrupted_run(tmp_path / "run", tick=3)
+    d = _interrupted_run(tmp_path / "run", tick=2)
     meta, state = RunDir(d).read_checkpoint()
     assert set(state) == {"env", "client"}
-    assert meta["tick"] == 3 and meta["rows"]["events"] > 0
+    assert meta["tick"] == 2 and meta["rows"]["events"] > 0
     parts = {p.name for p in (d / "parts").glob("*.parquet")}
     assert set(meta["parts"]) <= parts and any(n.startswith("events-") for n in meta["parts"])

@@ -159,17 +159,62 @@ class HumanSeat:
 _NO_REPLY = object()
 
 
+class PhaseGate:
+    """Lets a driver (the live page) advance a run one phase at a time.
+
+    Passed as ``after_phase`` to the session: after each phase the run thread
+    blocks in ``__call__`` until ``release()`` is called (or the gate is opened
+    for good with ``open()``). ``waiting`` says whether the run is parked at a
+    phase boundary, and ``phase``/``tick`` where.
+    """
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._credits = 0
+        self._open = False
+        self.waiting = False
+        self.phase = ""
+        self.tick = 0
+
+    def __call__(self, env: "Environment") -> None:
+        with self._cv:
+            self.phase, self.tick = env.phase, env.tick
+            self.waiting = True
+            self._cv.notify_all()
+            self._cv.wait_for(lambda: self._credits > 0 or self._open)
+            if self._credits > 0:
+                self._credits -= 1
+            self.waiting = False
+
+    def release(self, phases: int = 1) -> None:
+        with self._cv:
+            self._credits += phases
+            self._cv.notify_all()
+
+    def open(self) -> None:
+        with self._cv:
+            self._open = True
+            self._cv.notify_all()
+
+    def wait_parked(self, timeout: float | None = None) -> bool:
+        """Block until the run is parked at a phase boundary (True) or ``timeout`` passes (False)."""
+        with self._cv:
+            return self._cv.wait_for(lambda: self.waiting, timeout)
+
+
 # ---------------------------------------------------------------- services
 class Services:
     """Run-time services an environment uses; never checkpointed.
 
     ``spend`` is the ledger's running total (``sim.inference.views.RunningSpend``);
     ``cognition`` is the agents' memory/reflection hook (``agents.cognition.Cognition``);
-    ``humans`` maps agent ids to their ``HumanSeat``.
+    ``humans`` maps agent ids to their ``HumanSeat``; ``after_phase`` is called after
+    every phase (a ``PhaseGate`` parks the run there).
     """
 
     def __init__(self, client: Client, events: EventLog, runner: asyncio.Runner, concurrency: int,
-                 cognition: Any = None, humans: Mapping[str, HumanSeat] | None = None):
+                 cognition: Any = None, humans: Mapping[str, HumanSeat] | None = None,
+                 after_phase: Callable[["Environment"], None] | None = None):
         from sim.inference.views import RunningSpend
 
         if concurrency < 1:
@@ -180,6 +225,7 @@ class Services:
         self.concurrency = concurrency
         self.cognition = cognition
         self.humans: dict[str, HumanSeat] = dict(humans or {})
+        self.after_phase = after_phase  # e.g. a PhaseGate: the live page steps a run phase by phase
         self.spend = RunningSpend(client.ledger)
 
 
@@ -298,6 +344,8 @@ class Environment(mesa.Model):
             self.emit("phase_end", {"phase": ph})
             if cog is not None:
                 cog.after_phase(self)
+            if self.svc.after_phase is not None:
+                self.svc.after_phase(self)
             if self.is_done():
                 break
         if cog is not None and self.status == "running" and not self.is_done():

@@ -164,15 +164,16 @@ class Simulation:
         self.flushed_totals = totals(self.ledger.frame(self.ledger.rows[: self.ledger.flushed]))
 
     # ---- the public run session: start, step, finish (run is their loop) ----
-    def start(self, humans: dict | None = None) -> None:
-        """Attach services (one asyncio.Runner, cognition, human seats) and, for a new run, set up tick 0."""
+    def start(self, humans: dict | None = None, after_phase=None) -> None:
+        """Attach services (one asyncio.Runner, cognition, human seats, a phase hook such as
+        ``sim.engine.PhaseGate``) and, for a new run, set up tick 0."""
         from agents.cognition import Cognition
 
         self._t0 = time.perf_counter()
         self._runner = asyncio.Runner()
         self.cognition = Cognition(self.events, self._delivered)
         svc = Services(self.client, self.events, self._runner, int(self.cfg["engine"]["concurrency"]),
-                       cognition=self.cognition, humans=humans)
+                       cognition=self.cognition, humans=humans, after_phase=after_phase)
         self.env.attach(svc)
         self.humans = svc.humans
         self.error: BaseException | None = None

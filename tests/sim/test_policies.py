@@ -137,3 +137,37 @@ def test_closing_a_seat_ends_the_run_abandoned():
     assert isinstance(box.get("error"), SeatClosed)
     res = s.finish(status="abandoned")
     assert res.summary["status"] == "abandoned"
+
+
+def test_phase_gate_steps_a_run_one_phase_at_a_time():
+    from sim.engine import PhaseGate
+
+    cfg = to_dict(compose(["llm=scripted", "run.dir=null", "env.n_players=6", "env.n_traitors=1"]))
+    s = Simulation(cfg, None)
+    gate = PhaseGate()
+    done = threading.Event()
+
+    def go():
+        s.start(after_phase=gate)
+        while s.step():
+            pass
+        done.set()
+
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    seen = []
+    for _ in range(3):
+        assert gate.wait_parked(timeout=30)
+        seen.append((gate.tick, gate.phase))
+        n = len(s.events)
+        gate.release()
+        while gate.waiting and gate.phase == seen[-1][1]:  # let it leave the boundary
+            if not t.is_alive():
+                break
+            t.join(0.01)
+        assert len(s.events) >= n
+    assert seen[:3] == [(1, "breakfast"), (1, "roundtable"), (1, "belief")]
+    gate.open()
+    t.join(60)
+    assert done.is_set()
+    assert s.finish().summary["status"] == "completed"

@@ -99,9 +99,6 @@ class Ledger:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def pending(self) -> list[LedgerRow]:
-        return self.rows[self.flushed:]
-
     def frame(self, rows: list[LedgerRow] | None = None) -> pl.DataFrame:
         rows = self.rows if rows is None else rows
         df = pl.DataFrame({k: [getattr(r, k) for r in rows] for k in SCHEMA}, schema=SCHEMA)

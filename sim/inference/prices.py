@@ -20,10 +20,6 @@ def usd_to_nano(usd: float | str | Decimal | None) -> int | None:
     return int((Decimal(str(usd)) * NANO_PER_USD).to_integral_value())
 
 
-def nano_to_usd(nano: int) -> float:
-    return nano / NANO_PER_USD
-
-
 def per_mtok_to_nano_per_token(value: Any, where: str) -> int:
     d = Decimal(str(value)) * 1000  # USD/1M tok -> nano-USD/tok
     if d != d.to_integral_value() or d < 0:

@@ -247,3 +247,70 @@ def test_snapshot_holds_state_not_rows(tmp_path):
     assert meta["tick"] == 2 and meta["rows"]["events"] > 0
     parts = {p.name for p in (d / "parts").glob("*.parquet")}
     assert set(meta["parts"]) <= parts and any(n.startswith("events-") for n in meta["parts"])
+
+
+# ---------------------------------------------------------------- real signals, real LLM replies
+ROOT = Path(__file__).resolve().parents[2]
+KILL = ["llm=scripted", "seed=11", "env.n_players=14", "env.n_traitors=4", "run.progress=off"]
+
+
+def _start_and_wait(d: Path, args: list[str], ticks: int, env: dict):
+    import json
+    import subprocess
+    import sys
+    import time
+
+    p = subprocess.Popen([sys.executable, "-m", "sim.cli", *args], cwd=ROOT, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None:  # poll the run's own progress file
+        try:
+            if json.loads((d / "summary.json").read_text()).get("ticks", 0) >= ticks:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    return p
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "double SIGKILL"])
+def test_signals_then_resume_give_identical_events(tmp_path, agora_home, how):
+    import signal
+
+    ref = sim.run([*KILL, f"run.dir={tmp_path / 'ref'}"])
+    d = tmp_path / "cut"
+    env = {**os.environ, "AGORA_HOME": str(agora_home), "AGORA_TEST_TICK_DELAY": "0.3"}
+    sig = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "double SIGKILL": signal.SIGKILL}[how]
+    p = _start_and_wait(d, ["run", *KILL, f"run.dir={d}"], 1, env)
+    p.send_signal(sig)
+    p.wait(30)
+    if how == "double SIGKILL":  # the resumed run is killed too, one tick further on
+        p = _start_and_wait(d, ["resume", str(d)], 3, env)
+        p.send_signal(sig)
+        p.wait(30)
+    import json
+
+    assert json.loads((d / "summary.json").read_text())["status"] in ("running", "failed")
+    res = resume(d)
+    assert res.status == "completed" and res.events.equals(ref.events)
+    assert pl.read_parquet(d / "events.parquet").equals(ref.events)
+
+
+def test_resume_reuses_paid_replies(tmp_path):
+    """Replies the killed run paid for (in its llm_cache.jsonl) are reused, never bought again."""
+    from sim.testing.loopback import LoopbackServer
+
+    with LoopbackServer() as srv:
+        llm = ["llm=openai", f"llm.base_url={srv.base_url}", "llm.api_key_env=null", "llm.model=loop-model",
+               "llm.rate_limit.rpm=null", "llm.rate_limit.tpm=null", "llm.fallback_models=[]",
+               "agent.reflection.enabled=false"]
+        full = sim.run([*SMALL, *llm, f"run.dir={tmp_path / 'full'}"])
+        paid = len(srv.requests)
+        assert paid > 0 and full.status == "completed"
+        d = _interrupted_run(tmp_path / "cut", extra=llm, tick=1)
+        # as if the killed run had paid for every later reply before dying: they are all in its cache
+        (d / "llm_cache.jsonl").write_bytes((tmp_path / "full" / "llm_cache.jsonl").read_bytes())
+        before = len(srv.requests)
+        res = resume(d)
+        assert len(srv.requests) == before, "resume sent requests for replies it already had"
+    assert res.events.equals(full.events)

@@ -30,6 +30,7 @@ from ..types import ChatRequest, ChatResponse, Usage
 
 _MODELS: dict[tuple, object] = {}
 _LOAD_LOCK = threading.Lock()
+_MODEL_LOCKS: dict[int, threading.Lock] = {}  # id(model) -> its call lock (models are never unloaded)
 
 
 def bundled_gguf() -> Path:
@@ -51,8 +52,13 @@ def load_llama(path: Path, n_ctx: int = 4096, n_threads: int | None = None):
 
             _MODELS[key] = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or min(os.cpu_count() or 2, 4),
                                  verbose=False, seed=0)
-            _MODELS[key]._agora_lock = threading.Lock()
+            _MODEL_LOCKS[id(_MODELS[key])] = threading.Lock()
         return _MODELS[key]
+
+
+def model_lock(llm) -> threading.Lock:
+    """The lock serialising calls into one loaded model (a Llama object is not thread-safe)."""
+    return _MODEL_LOCKS.setdefault(id(llm), threading.Lock())
 
 
 def single_text_field(schema: dict | None) -> tuple[str, int | None] | None:
@@ -130,7 +136,7 @@ class LocalProvider:
         if text_field is not None and text_field[1]:
             # the text is cut to maxLength characters anyway: do not generate far past it
             kw["max_tokens"] = min(req.max_tokens, text_field[1] // 3 + 8)
-        with llm._agora_lock:
+        with model_lock(llm):
             llm.set_seed(kw["seed"])
             out = llm.create_chat_completion(**kw)
         if text_field is not None:

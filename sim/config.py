@@ -6,6 +6,7 @@ or value fails at start with one line naming it and what is allowed.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -45,12 +46,15 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     return cfg
 
 
-def apply_aliases(cfg: DictConfig) -> None:
+def apply_aliases(cfg: DictConfig | dict) -> None:
     """Top-level shorthands: ``planner=saez`` means ``env.planner=saez`` (taxation)."""
     planner = cfg.get("planner")
     if planner is not None:
-        if cfg.env.get("name") != "taxation":
-            raise ConfigError(f"planner={planner}: only env=taxation has a planner")
+        if cfg["env"].get("name") != "taxation":
+            raise ConfigError(f"planner={short(planner)}: only env=taxation has a planner")
+        if isinstance(cfg, dict):
+            cfg["env"]["planner"] = planner
+            return
         from omegaconf import open_dict
 
         with open_dict(cfg):
@@ -62,7 +66,7 @@ def _explain(e: Exception, overrides: list[str]) -> str:
     m = re.search(r"Could not find '([\w/]+)/([^']+)'", msg)
     if m:
         group, opt = m.group(1), m.group(2)
-        return f"{group}={opt} is not a known option; allowed: {', '.join(group_options(group))}"
+        return f"{group}={short(opt)} is not a known option; allowed: {', '.join(group_options(group))}"
     m = re.search(r"Could not override '([^']+)'", msg) or re.search(r"Key '([^']+)' is not in struct", msg)
     if m:
         key = m.group(1)
@@ -72,13 +76,13 @@ def _explain(e: Exception, overrides: list[str]) -> str:
             key = inner.group(1)
         parent = key.rsplit(".", 1)[0] if "." in key else ""
         allowed = _keys_under(parent, overrides)
-        return f"unknown key '{key}'" + (f"; keys under '{parent}': {', '.join(allowed)}" if allowed else "") + \
-            " (use +key=value to add a new key)"
+        under = f"; keys under '{short(parent)}': {', '.join(allowed)}" if allowed else ""
+        return f"unknown key '{short(key)}'{under} (use +key=value to add a new key)"
     m = re.search(r"Error parsing override '([^']+)'", msg)
     if m:
-        return f"cannot parse override '{m.group(1)}': expected key=value"
+        return f"cannot parse override '{short(m.group(1))}': expected key=value"
     first = msg.strip().splitlines()[0] if msg.strip() else type(e).__name__
-    return f"bad config: {first}"
+    return f"bad config: {short(first, 300)}"
 
 
 def _chosen(group: str, overrides: list[str]) -> str | None:
@@ -221,7 +225,8 @@ def endpoints(d: dict) -> list[tuple[str, dict]]:
     for role, over in ((d.get("agent") or {}).get("llm_by_role") or {}).items():
         where = f"agent.llm_by_role.{short(role)}"
         if not isinstance(over, dict):
-            raise ConfigError(f"{where}={short(repr(over))}: must be a mapping such as {{provider: openai, model: gpt-4o}}")
+            raise ConfigError(f"{where}={short(repr(over))}: must be a mapping such as "
+                              "{provider: openai, model: gpt-4o}")
         prices = over.get("prices") or {}
         if not isinstance(prices, dict):
             raise ConfigError(f"{where}.prices={short(repr(prices))}: must be a mapping of model: prices")
@@ -323,6 +328,7 @@ def _price_per_mtok(v: Any) -> Any:
     return v
 
 
+@functools.cache  # building a pydantic model costs milliseconds; sweeps validate thousands
 def _llm_model():
     from typing import Annotated, Literal, Optional
 
@@ -379,6 +385,7 @@ def _llm_model():
     return LLM
 
 
+@functools.cache
 def _engine_model():
     from pydantic import BaseModel, ConfigDict, Field
 
@@ -390,6 +397,7 @@ def _engine_model():
     return Engine
 
 
+@functools.cache
 def _budget_model():
     from typing import Annotated, Literal, Optional
 
@@ -411,6 +419,7 @@ def _budget_model():
     return B
 
 
+@functools.cache
 def _agent_model():
     from typing import Literal, Optional
 
@@ -444,6 +453,7 @@ def _agent_model():
     return Agent
 
 
+@functools.cache
 def _run_model():
     from typing import Literal, Optional
 

@@ -32,7 +32,7 @@ from omegaconf import DictConfig
 
 ACCOUNT = "sweep_budget.json"
 WAIT_POLL_S = 0.5
-MAX_CHECKED = 10_000  # sweep points validated before launch; beyond that, each value once (see check_sweep)
+MAX_CHECKED = 2_000  # sweep points validated before launch; beyond that, each value once (see check_sweep)
 
 
 def check_sweep(overrides: list[str]) -> int:
@@ -47,12 +47,12 @@ def check_sweep(overrides: list[str]) -> int:
     there are more than MAX_CHECKED, in which case every value of every swept
     key is checked once.
     """
+    import copy
     import itertools
 
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from omegaconf import OmegaConf, open_dict
 
-    from sim.config import ConfigError, apply_aliases, check_path, compose, group_options, preflight, short
+    from sim.config import ConfigError, apply_aliases, check_path, compose, group_options, preflight, short, to_dict
 
     try:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
@@ -87,19 +87,25 @@ def check_sweep(overrides: list[str]) -> int:
     checked = 0
     for groups in itertools.product(*group_sweeps):
         # composing with each value sweep at its first value finds unknown keys and bad groups
-        base = compose([*fixed, *groups, *(f"{k}={first}" for k, first, _ in value_sweeps)])
+        base = to_dict(compose([*fixed, *groups, *(f"{k}={first}" for k, first, _ in value_sweeps)]))
         for point in value_points:
-            cfg = base.copy()
-            with open_dict(cfg):
-                for k, v in point:
-                    OmegaConf.update(cfg, k.lstrip("+~"), v, merge=False, force_add=True)
+            cfg = copy.deepcopy(base)  # plain data: conf/ has no interpolations to re-resolve
+            for k, v in point:
+                _set(cfg, k.lstrip("+~"), v)
             apply_aliases(cfg)
             preflight(cfg)
-            run_dir = OmegaConf.select(cfg, "run.dir")
+            run_dir = (cfg.get("run") or {}).get("dir")
             if run_dir not in (None, "auto", "null", "None", ""):
                 check_path(Path(str(run_dir)), "run.dir")
             checked += 1
     return checked
+
+
+def _set(d: dict, dotted: str, value) -> None:
+    *parents, last = dotted.split(".")
+    for k in parents:
+        d = d.setdefault(k, {})
+    d[last] = value
 
 
 @hydra.main(version_base="1.3", config_path="pkg://conf", config_name="config")

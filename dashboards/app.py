@@ -25,9 +25,10 @@ st.session_state["_agora_nav"] = True
 nav = st.navigation([
     st.Page(_PAGES / "runs.py", title="Runs", icon=":material/table:", url_path="runs", default=True),
     st.Page(_PAGES / "spend.py", title="Compute spend", icon=":material/payments:", url_path="spend"),
+    # every environment's declared metrics, on one page generic over the registry
+    st.Page(_PAGES / "environment.py", title="Environment metrics", icon=":material/monitoring:",
+            url_path="environment"),
     st.Page(_PAGES / "trust.py", title="Trust (Traitors)", icon=":material/hub:", url_path="trust"),
-    st.Page(_PAGES / "welfare.py", title="Welfare (Taxation)", icon=":material/balance:", url_path="welfare"),
-    st.Page(_PAGES / "market.py", title="Market", icon=":material/candlestick_chart:", url_path="market"),
     st.Page(_PAGES / "live.py", title="Live classroom", icon=":material/play_circle:", url_path="live"),
 ])
 st.sidebar.caption(f"runs root: `{data.runs_root()}`")

@@ -20,8 +20,6 @@ from typing import Any, Iterable, Sequence
 import networkx as nx
 import polars as pl
 
-from sim.events import filter_visible
-
 TABLES = ("events", "ledger", "metrics")
 FAILED_OUTCOMES = ("timeout", "rate_limited", "server_error", "bad_request")
 
@@ -274,13 +272,13 @@ def load_runs(root: Path | str, paths: Iterable[Path | str]) -> tuple[list[Run],
 # ----- the runs table ------------------------------------------------------------------
 
 
-def headline(outcome: dict[str, Any] | None, n: int = 3) -> str:
-    """Short outcome text: winner first when present, then the first scalar fields."""
+def headline(outcome: dict[str, Any] | None, keys: Sequence[str] = (), n: int = 3) -> str:
+    """Short outcome text: the given (declared) keys first, then the first scalar fields, as written."""
     if not isinstance(outcome, dict) or not outcome:
         return ""
-    keys = (["winner"] if "winner" in outcome else []) + [k for k in outcome if k != "winner"]
+    order = [k for k in keys if k in outcome] + [k for k in outcome if k not in keys]
     parts = []
-    for k in keys:
+    for k in order:
         v = outcome[k]
         if isinstance(v, float):
             parts.append(f"{k}={v:.3g}")
@@ -293,11 +291,15 @@ def headline(outcome: dict[str, Any] | None, n: int = 3) -> str:
 
 RUN_COLUMNS = {"run": pl.Utf8, "env": pl.Utf8, "seed": pl.Int64, "status": pl.Utf8, "outcome": pl.Utf8,
                "calls": pl.Int64, "tokens": pl.Int64, "usd": pl.Float64, "wall_s": pl.Float64,
-               "provider": pl.Utf8, "model": pl.Utf8}
+               "provider": pl.Utf8, "model": pl.Utf8, "is_llm": pl.Boolean, "human_seats": pl.Int64}
 
 
 def summary_row(rel: str, s: dict[str, Any]) -> dict[str, Any]:
+    """A Runs table row from summary.json as written: ``llm`` for spend and policies, ``outcome`` for the headline."""
+    from dashboards.declared import headline_keys
+
     llm = s.get("llm") or {}
+    policies = llm.get("policies") if isinstance(llm.get("policies"), dict) else {}
 
     def num(x, cast):
         try:
@@ -306,11 +308,14 @@ def summary_row(rel: str, s: dict[str, Any]) -> dict[str, Any]:
             return None
 
     return {"run": rel, "env": str(s.get("env", "?")), "seed": num(s.get("seed"), int),
-            "status": str(s.get("status", "?")), "outcome": headline(s.get("outcome")),
+            "status": str(s.get("status", "?")),
+            "outcome": headline(s.get("outcome"), headline_keys(str(s.get("env", "")))),
             "calls": num(llm.get("calls", 0), int),
             "tokens": num((llm.get("tokens_in") or 0) + (llm.get("tokens_out") or 0), int),
             "usd": num(llm.get("usd", 0.0), float), "wall_s": num(s.get("wall_s"), float),
-            "provider": str(llm.get("provider", "")), "model": str(llm.get("model", ""))}
+            "provider": str(llm.get("provider", "")), "model": str(llm.get("model", "")),
+            "is_llm": llm.get("is_llm") if isinstance(llm.get("is_llm"), bool) else None,
+            "human_seats": num(policies.get("human"), int) if not isinstance(policies.get("human"), bool) else None}
 
 
 def runs_table(root: Path | str) -> tuple[pl.DataFrame, list[Notice]]:
@@ -385,70 +390,30 @@ def run_usd(summary: dict[str, Any]) -> float:
         return 0.0
 
 
-def per_dollar(value: float | None, usd_spent: float) -> float | None:
-    """value / USD; None when nothing was spent (scripted runs) or the value is missing."""
-    if value is None or usd_spent <= 0:
-        return None
-    return float(value) / usd_spent
-
-
-def usd_per_faithful_win(summaries: Sequence[dict[str, Any]]) -> float | None:
-    """Cost of pass over traitors runs: total USD of all selected games / faithful wins."""
-    from environments.traitors.metrics import usd_per_faithful_win as f
-
-    games = [{"winner": (s.get("outcome") or {}).get("winner"), "usd": run_usd(s)}
-             for s in summaries if s.get("env") == "traitors"]
-    return f(games) if games else None
-
-
-WELFARE_KEYS = ("utilitarian_welfare", "welfare", "swf", "social_welfare")
-SURPLUS_KEYS = ("realised_surplus", "surplus", "total_surplus")
-
-
-def pick_value(run: Run, keys: Sequence[str]) -> float | None:
-    """First of ``keys`` found in the outcome, else the mean of that metrics column."""
-    out = run.summary.get("outcome") or {}
-    for k in keys:
-        v = out.get(k)
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            return float(v)
-    for k in keys:
-        if k in run.metrics.columns and run.metrics[k].dtype.is_numeric() and run.metrics[k].drop_nulls().len():
-            return float(run.metrics[k].drop_nulls().mean())
-    return None
+COMPARISON_SCHEMA = {"run": pl.Utf8, "env": pl.Utf8, "status": pl.Utf8, "ticks": pl.Int64, "usd": pl.Float64,
+                     "budget_usd": pl.Float64, "calls": pl.Int64, "is_llm": pl.Boolean, "ok": pl.Int64,
+                     "denied": pl.Int64, "fallback": pl.Int64, "failed": pl.Int64}
 
 
 def comparison_table(runs: Sequence[Run]) -> pl.DataFrame:
-    """Side by side: one row per selected run with spend, counts and value per dollar."""
+    """Side by side: one row per selected run, spend from ``summary.llm`` and attempt counts from the ledger.
+
+    Outcome values (per-USD ones included) are the environment's own, shown per
+    environment by ``dashboards.declared.outcome_table``; none is re-derived here.
+    """
     rows = []
     for r in runs:
         c = outcome_counts(r.ledger)
-        u = run_usd(r.summary)
-        w, s = pick_value(r, WELFARE_KEYS), pick_value(r, SURPLUS_KEYS)
+        llm = r.summary.get("llm") or {}
         rows.append({"run": r.label, "env": r.env, "status": str(r.summary.get("status")),
-                     "ticks": int(r.summary.get("ticks") or 0), "usd": u,
-                     "budget_usd": r.summary.get("budget_usd"), "ok": c["ok"], "denied": c["denied"],
-                     "fallback": c["fallback"], "failed": c["failed"],
-                     "winner": str((r.summary.get("outcome") or {}).get("winner", "")),
-                     "welfare_per_usd": per_dollar(w, u), "surplus_per_usd": per_dollar(s, u)})
-    schema = {"run": pl.Utf8, "env": pl.Utf8, "status": pl.Utf8, "ticks": pl.Int64, "usd": pl.Float64,
-              "budget_usd": pl.Float64, "ok": pl.Int64, "denied": pl.Int64, "fallback": pl.Int64,
-              "failed": pl.Int64, "winner": pl.Utf8, "welfare_per_usd": pl.Float64, "surplus_per_usd": pl.Float64}
-    return pl.DataFrame(rows, schema=schema, orient="row")
+                     "ticks": int(r.summary.get("ticks") or 0), "usd": run_usd(r.summary),
+                     "budget_usd": r.summary.get("budget_usd"), "calls": llm.get("calls"),
+                     "is_llm": llm.get("is_llm"), "ok": c["ok"], "denied": c["denied"],
+                     "fallback": c["fallback"], "failed": c["failed"]})
+    return pl.DataFrame(rows, schema=COMPARISON_SCHEMA, orient="row")
 
 
-# ----- traitors ------------------------------------------------------------------------
-
-
-def trust_points(events: pl.DataFrame) -> pl.DataFrame:
-    """tick, i (rater), j (rated), trust (points of 10), p (P(traitor)) from every belief event."""
-    from environments.traitors.metrics import beliefs_frame
-
-    if events.height == 0:
-        return pl.DataFrame(schema={"tick": pl.Int64, "i": pl.Utf8, "j": pl.Utf8, "trust": pl.Float64,
-                                    "p": pl.Float64, "i_role": pl.Utf8, "j_role": pl.Utf8})
-    b = beliefs_frame(events, include_invalid=True)
-    return b.select("tick", "i", "j", "trust", "p", "i_role", "j_role")
+# ----- artifacts (GraphML) ---------------------------------------------------------------
 
 
 def read_trust_graph(root: Path | str, path: Path, tick: int) -> nx.DiGraph | None:
@@ -486,150 +451,18 @@ def graph_layout(G: nx.DiGraph, seed: int = 0, min_weight: float = 0.0) -> tuple
     return nodes, pl.DataFrame(edges, schema=eschema, orient="row")
 
 
-def calibration_bins(p: Sequence[float], y: Sequence[int], bins: int = 10) -> pl.DataFrame:
-    """Reliability diagram data: per equal-width bin, mean forecast, observed frequency and count."""
-    df = pl.DataFrame({"p": [float(x) for x in p], "y": [int(v) for v in y]},
-                      schema={"p": pl.Float64, "y": pl.Int64})
-    schema = {"bin": pl.Int64, "mean_p": pl.Float64, "observed": pl.Float64, "n": pl.Int64}
-    if df.height == 0:
-        return pl.DataFrame(schema=schema)
-    return (df.with_columns((pl.col("p") * bins).floor().clip(0, bins - 1).cast(pl.Int64).alias("bin"))
-            .group_by("bin").agg(pl.col("p").mean().alias("mean_p"), pl.col("y").cast(pl.Float64).mean().alias("observed"),
-                                 pl.len().cast(pl.Int64).alias("n"))
-            .sort("bin").select(list(schema)))
-
-
-def belief_calibration(events: pl.DataFrame, bins: int = 10) -> pl.DataFrame:
-    """Calibration of faithful players' P(traitor) against true roles."""
-    t = trust_points(events).filter((pl.col("i_role") == "faithful") & pl.col("p").is_not_null())
-    return calibration_bins(t["p"].to_list(), (t["j_role"] == "traitor").cast(pl.Int64).to_list(), bins)
-
-
-def vote_flows(events: pl.DataFrame, kind: str = "banish") -> pl.DataFrame:
-    """tick, voter, target, voter_role, target_role for one vote kind."""
-    from environments.traitors.metrics import votes_frame
-
-    v = votes_frame(events)
-    return v.filter(pl.col("vote_kind") == kind).select("tick", "voter", "target", "voter_role", "target_role")
-
-
-def traitors_round_table(run: Run) -> pl.DataFrame:
-    """Per-round metrics: the stored round_metrics.parquet, else recomputed from events."""
-    if run.round_metrics is not None and run.round_metrics.height:
-        return run.round_metrics
-    from environments.traitors.metrics import round_metrics
-
-    return round_metrics(run.events) if run.events.height else pl.DataFrame()
-
-
-def player_roles(events: pl.DataFrame) -> dict[str, str]:
-    from environments.traitors.metrics import roles
-
-    return roles(events) if events.height else {}
-
-
-TRANSCRIPT_KINDS = ("announcement", "speech", "vote", "vote_result", "elimination", "recruit", "recruit_offer", "recruit_answer", "game_end",
-                    "role", "team_reveal")
-
-
-def transcript(events: pl.DataFrame, view: str, roles: dict[str, str]) -> pl.DataFrame:
-    """Story events as ``view`` could see them: 'public', 'traitors' (the team) or a player id.
-
-    Uses the same visibility filter that fills agents' memories, so the page can
-    never show a viewer something the game would have hidden from them.
-    """
-    if view == "public":
-        seen = filter_visible(events, viewer="", teams=())
-    elif view == "traitors":
-        seen = filter_visible(events, viewer="", teams=("traitors",))
-    else:
-        teams = ("traitors",) if roles.get(view) == "traitor" else ()
-        seen = filter_visible(events, viewer=view, teams=teams)
-    return (seen.filter(pl.col("kind").is_in(TRANSCRIPT_KINDS))
-            .with_columns(pl.col("payload").map_elements(_say, return_dtype=pl.Utf8).alias("text"))
-            .select("seq", "tick", "phase", "actor", "kind", "visibility", "text"))
-
-
-def _say(payload: str) -> str:
-    """One readable line for a transcript payload (the raw text when it is not a JSON object)."""
-    try:
-        d = json.loads(payload)
-    except (TypeError, ValueError, RecursionError):
-        return str(payload)
-    if not isinstance(d, dict):
-        return str(payload)
-    try:
-        return _say_event(d)
-    except TypeError:  # a field of an unexpected type: show the payload as it is
-        return json.dumps(d, sort_keys=True)
-
-
-def _say_event(d: dict[str, Any]) -> str:
-    if "text" in d:
-        return str(d["text"])
-    if "voter" in d:
-        return f"{d['voter']} votes to {d.get('vote_kind', '')} {d.get('target')}"
-    if "counts" in d:
-        return f"{d.get('vote_kind', '')} result: {d.get('target')} (counts {d['counts']})"
-    if "how" in d:
-        return f"{d.get('pid')} {d['how']}ed; role {d.get('revealed_role') or 'hidden'}"
-    if "accepted" in d:
-        return f"{d.get('pid')} {'accepted' if d['accepted'] else 'refused'} the traitors' invitation"
-    if "by" in d and "pid" in d:
-        return f"the traitors invite {d['pid']} to join them"
-    if "winner" in d:
-        return f"game over: {d['winner']} win after {d.get('rounds')} rounds"
-    if "role" in d:
-        return f"{d.get('pid')} is {d['role']}"
-    if "traitors" in d:
-        return f"traitors: {', '.join(map(str, d['traitors']))}"
-    return json.dumps(d, sort_keys=True)
-
-
-@dataclass
-class TraitorsView:
-    """Everything the Trust page draws that is derived from the event payloads."""
-
-    points: pl.DataFrame
-    calibration: pl.DataFrame
-    rounds: pl.DataFrame
-    banish_votes: pl.DataFrame
-    roles: dict[str, str]
-
-
-# What decoding someone else's payloads can raise: bad JSON, a list where an object was
-# expected, a missing key, a value of the wrong type.
-PAYLOAD_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError,
-                  pl.exceptions.PolarsError)
-
-
-def traitors_view(run: Run) -> TraitorsView | Notice:
-    """Trust points, calibration, round metrics, votes and roles; a Notice when the payloads are not Traitors events."""
-    try:
-        roles = {str(pid): str(role) for pid, role in player_roles(run.events).items()}
-        return TraitorsView(trust_points(run.events), belief_calibration(run.events), traitors_round_table(run),
-                            vote_flows(run.events, "banish"), roles)
-    except PAYLOAD_ERRORS as e:
-        return Notice(run.path, f"{run.path.name}: events.parquet does not hold readable Traitors events "
-                                f"({type(e).__name__}: {_shown(e)})")
-
-
-# ----- generic metrics -----------------------------------------------------------------
-
-
-def numeric_columns(df: pl.DataFrame, wanted: Sequence[str] = ()) -> list[str]:
-    """Wanted numeric columns that exist (all numeric ones except tick when none are wanted)."""
-    num = [c for c in df.columns if c != "tick" and df[c].dtype.is_numeric()]
-    return [c for c in wanted if c in num] if wanted else num
-
-
 def long_metrics(df: pl.DataFrame, cols: Sequence[str]) -> pl.DataFrame:
-    """tick, metric, value: the shape Altair wants for several lines on one chart."""
+    """tick, metric, value (NaN as missing): the shape Altair wants for several lines on one chart."""
     cols = [c for c in cols if c in df.columns]
     if not cols or "tick" not in df.columns:
         return pl.DataFrame(schema={"tick": pl.Int64, "metric": pl.Utf8, "value": pl.Float64})
-    return (df.select("tick", *[pl.col(c).cast(pl.Float64) for c in cols])
+    return (df.select("tick", *[pl.col(c).cast(pl.Float64).fill_nan(None) for c in cols])
             .unpivot(index="tick", variable_name="metric", value_name="value").drop_nulls("value"))
+
+
+def shown(x: Any) -> str:
+    """Text from someone else's data as put in a notice: printable and short."""
+    return _shown(x)
 
 
 # ----- selection shared between pages ----------------------------------------------------
@@ -645,6 +478,18 @@ def selection(state: Any, root: Path | str, env: str | None = None) -> list[str]
     all_runs = [relative(root, p) for p in list_runs(root)]
     chosen = [r for r in (state.get(SELECTION_KEY) or []) if r in all_runs] or all_runs
     return chosen if env is None else env_selection(root, chosen, env)[0]
+
+
+def selection_envs(root: Path | str, chosen: Sequence[str]) -> tuple[list[str], list[Notice]]:
+    """The environments of the ``chosen`` runs (from their summaries), and a Notice per unreadable summary."""
+    envs, notices = set(), []
+    for r in chosen:
+        s = read_summary(root, Path(root) / r)
+        if isinstance(s, Notice):
+            notices.append(s)
+        elif isinstance(s.get("env"), str):
+            envs.add(s["env"])
+    return sorted(envs), notices
 
 
 def env_selection(root: Path | str, chosen: Sequence[str], env: str) -> tuple[list[str], list[Notice]]:

@@ -1,11 +1,14 @@
 """Streamlit pieces every page shares (kept apart from data.py, which has no Streamlit)."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import polars as pl
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from dashboards import charts, data
+from dashboards import charts, data, declared
+from sim.engine import MetricSpec
 
 
 def ensure_navigation() -> None:
@@ -47,14 +50,31 @@ def tick_metrics(run: data.Run) -> pl.DataFrame:
     return met
 
 
-def metric_groups(met: pl.DataFrame, groups, x_title: str | None = None) -> int:
-    """One line chart per ``(title, unit, columns)`` group that has numeric columns; returns how many."""
-    shown = 0
-    for title, unit, cols in groups:
-        have = data.numeric_columns(met, cols)
-        if have:
-            args = (x_title,) if x_title else ()
-            st.altair_chart(charts.multi_line(data.long_metrics(met, have), f"{title} over time", unit, *args),
-                            width="stretch")
-            shown += 1
-    return shown
+def declared_tick_charts(met: pl.DataFrame, specs: Sequence[MetricSpec],
+                         x_title: str = "tick (engine step)") -> list[str]:
+    """One line chart per declared group (one per unit inside a group); returns the titles drawn."""
+    titles = []
+    for group, gspecs in declared.tick_groups(specs).items():
+        units = declared.by_unit(gspecs)
+        for unit, uspecs in units.items():
+            title = declared.chart_title(group, unit, len(units))
+            long = declared.long_series(met, uspecs)
+            st.altair_chart(charts.multi_line(long, title, unit or "value (no unit)", x_title), width="stretch")
+            notes = [f"{s.title}: {s.doc}" for s in uspecs if s.doc]
+            if long.height == 0:
+                notes.insert(0, "no values in this run")
+            if notes:
+                st.caption("; ".join(notes))
+            titles.append(title)
+    return titles
+
+
+def declared_outcome_tables(outcome: dict | None, specs: Sequence[MetricSpec]) -> list[str]:
+    """One table per declared outcome group, values as written in summary.json; returns the group titles."""
+    titles = []
+    for group, gspecs in declared.outcome_groups(specs).items():
+        title = declared.group_title(group)
+        st.subheader(title)
+        st.dataframe(declared.outcome_rows(gspecs, outcome), hide_index=True, width="stretch")
+        titles.append(title)
+    return titles

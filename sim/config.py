@@ -46,19 +46,29 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     return cfg
 
 
+# top-level shorthands environments may declare (``Environment.aliases``); null unless set
+SHORTHANDS = ("planner",)
+
+
 def apply_aliases(cfg: DictConfig | dict) -> None:
-    """Top-level shorthands: ``planner=saez`` means ``env.planner=saez`` (taxation)."""
-    planner = cfg.get("planner")
-    if planner is not None:
-        if cfg["env"].get("name") != "taxation":
-            raise ConfigError(f"planner={short(planner)}: only env=taxation has a planner")
+    """Top-level shorthands the chosen environment declares: e.g. ``planner=saez`` -> ``env.planner=saez``."""
+    from environments import registry
+
+    for key in SHORTHANDS:
+        value = cfg.get(key)
+        if value is None:
+            continue
+        env_name = cfg["env"].get("name")
+        target = registry.env_class(env_name).aliases.get(key) if env_name in registry.ENVIRONMENTS else None
+        if target is None:
+            raise ConfigError(f"{key}={short(value)}: env={env_name} has no '{key}' shorthand")
         if isinstance(cfg, dict):
-            cfg["env"]["planner"] = planner
-            return
+            cfg["env"][target] = value
+            continue
         from omegaconf import open_dict
 
         with open_dict(cfg):
-            cfg.env.planner = planner
+            cfg.env[target] = value
 
 
 def _explain(e: Exception, overrides: list[str]) -> str:
@@ -126,7 +136,7 @@ def to_dict(cfg: DictConfig | dict) -> dict[str, Any]:
 
 
 # every top-level key the composed config may hold; anything else (``+foo=1``) is a typo
-TOP_LEVEL = ("seed", "planner", "env", "llm", "budget", "agent", "run", "engine")
+TOP_LEVEL = ("seed", "env", "llm", "budget", "agent", "run", "engine", *SHORTHANDS)
 
 
 def short(text: Any, n: int = 60) -> str:
@@ -252,17 +262,6 @@ def _check_prices(where: str, llm: dict) -> None:
                                   f"(known: {known}); add it or a 'default' entry") from None
 
 
-# how many personas each environment's setup draws (see each env's setup())
-def _population(env_name: str, env: dict) -> int | None:
-    if env_name == "traitors":
-        return env.get("n_players")
-    if env_name == "taxation":
-        return env.get("n_workers", 0) + 1  # the workers and the planner
-    if env_name == "market":
-        return env.get("n_traders")
-    return None
-
-
 def _check_personas(env_name: str, d: dict) -> None:
     """The persona file loads, is large enough for personas_fill=error, and its env fields are valid.
 
@@ -281,25 +280,17 @@ def _check_personas(env_name: str, d: dict) -> None:
         raise ConfigError(short(e, 400)) from None
     except OSError as e:
         raise ConfigError(f"agent.personas={short(repr(personas))}: cannot read: {e.strerror or e}") from None
-    need = _population(env_name, d.get("env") or {})
+    from environments import registry
+
+    cls = registry.env_class(env_name)
+    need = cls.population(d.get("env") or {})
     if agent.get("personas_fill") == "error" and need is not None and len(listed) < need:
         raise ConfigError(f"agent.personas={short(repr(personas))} lists {len(listed)} personas but the run needs "
                           f"{need} (set agent.personas_fill=generate to generate the rest)")
-    strategies = None
-    if env_name == "market":
-        from environments.market.env import STRATEGY_TEXT
-
-        strategies = STRATEGY_TEXT
     for i, p in enumerate(listed):
-        # same wording as the environments' own setup checks, with the file and entry in front
-        at = f"agent.personas={short(repr(personas))}: personas[{i}]: persona {short(p.name)!r}"
-        if env_name == "taxation" and "skill" in p.extra:
-            s = p.extra["skill"]
-            if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s < float("inf"):
-                raise ConfigError(f"{at}: env.skill={short(repr(s))}: must be a positive number")
-        if strategies is not None and p.extra.get("strategy") and str(p.extra["strategy"]) not in strategies:
-            raise ConfigError(f"{at}: env.strategy={short(repr(p.extra['strategy']))}; allowed: "
-                              f"{', '.join(strategies)}")
+        problem = cls.check_persona(p)
+        if problem:  # the environment's own wording, with the file and entry in front
+            raise ConfigError(f"agent.personas={short(repr(personas))}: personas[{i}]: {short(problem, 200)}")
 
 
 def _get(d: Any, loc: tuple) -> Any:

@@ -241,6 +241,8 @@ class Environment(mesa.Model):
     # metric specs: the columns of metrics.parquet (source="tick") and outcome keys (source="outcome")
     metrics: ClassVar[tuple[MetricSpec, ...]] = ()
     live: ClassVar[LiveOptions] = LiveOptions()
+    # top-level shorthands (sim.config.SHORTHANDS) this environment accepts -> its env key
+    aliases: ClassVar[Mapping[str, str]] = {}
     # overrides for a tiny run of a few ticks (conformance tests, smoke checks); must span >= 3 ticks
     quick: ClassVar[tuple[str, ...]] = ()
 
@@ -270,6 +272,16 @@ class Environment(mesa.Model):
         """A cross-field config problem as one line (e.g. too many traitors), else None."""
         return None
 
+    @classmethod
+    def population(cls, env_cfg: dict) -> int | None:
+        """How many personas setup draws for this env config (persona files are checked against it)."""
+        return None
+
+    @classmethod
+    def check_persona(cls, persona: Any) -> str | None:
+        """A problem with a persona file entry's environment fields (``env:`` in the file), else None."""
+        return None
+
     def setup(self) -> None:
         """Tick 0: create agents, emit setup events."""
 
@@ -295,6 +307,15 @@ class Environment(mesa.Model):
     @classmethod
     def report_lines(cls, summary: dict) -> list[str]:
         """Environment-specific lines for `agora report` of one run's summary."""
+        return []
+
+    @classmethod
+    def sweep_rows(cls, outcomes: list[dict]) -> list[dict]:
+        """Aggregate rows for `agora report` over a group of comparable completed runs' outcomes.
+
+        Each row: ``key``, ``metric`` (label), ``value``, optional ``interval`` (lo, hi) and ``n``.
+        Generic means of numeric outcome keys are added by the report itself.
+        """
         return []
 
     def artifacts(self, path: Path, events: "pl.DataFrame") -> None:

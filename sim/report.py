@@ -4,13 +4,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from environments import registry
 from sim.rundir import RunDir
-from sim.stats import games_needed, mean_ci, wilson_interval
+from sim.stats import mean_ci
 
 
 class ReportError(ValueError):
@@ -146,18 +148,30 @@ def _one(path: Path, con: Console, as_json: bool) -> int:
 
 
 def _env_lines(s: dict) -> list[str]:
+    """The environment's own lines for one run (``Environment.report_lines``)."""
     try:
-        if s["env"] == "market":
-            from environments.market.env import report_lines
+        return registry.env_class(str(s["env"])).report_lines(s)
+    except Exception:  # noqa: BLE001 - a report never fails on an environment's extra lines
+        return []
 
-            return report_lines(s)
+
+def _env_sweep_rows(env: Any, outcomes: list[dict]) -> list[dict]:
+    """The environment's own aggregate rows for a group of completed runs (``Environment.sweep_rows``)."""
+    try:
+        return registry.env_class(str(env)).sweep_rows(outcomes)
     except Exception:  # noqa: BLE001
         return []
-    return []
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.5f}" if abs(v) < 1 else f"{v:.3f}"
+    return "" if v is None else str(v)
 
 
 def _many(runs: list[Path], con: Console, as_json: bool) -> int:
     rows = []
+    outcome_of: dict[str, dict] = {}
     for p in runs:
         s, problem = load_summary(p)
         if problem:  # one bad run is skipped with a warning; the others are still reported
@@ -170,6 +184,7 @@ def _many(runs: list[Path], con: Console, as_json: bool) -> int:
             if isinstance(v, (int, float, str)) or v is None:
                 flat[f"o.{k}"] = v
         rows.append(flat)
+        outcome_of[str(p)] = s.get("outcome") if isinstance(s.get("outcome"), dict) else {}
     if not rows:
         raise ReportError(f"none of the {len(runs)} run summaries could be read")
     df = _frame(rows)
@@ -182,22 +197,19 @@ def _many(runs: list[Path], con: Console, as_json: bool) -> int:
     t.add_column("n", justify="right")
     for (env, model), g in df.group_by(["env", "model"], maintain_order=True):
         done = g.filter(pl.col("status") == "completed")
-        if env == "traitors" and "o.winner" in g.columns and g["o.winner"].dtype == pl.String:
-            wins = int((done["o.winner"] == "faithful").sum())
-            n = done.height
-            lo, hi = wilson_interval(wins, n)
-            p0 = None
-            if n and "o.p_faithful_win_random" in done.columns and done["o.p_faithful_win_random"].dtype.is_numeric():
-                p0 = done["o.p_faithful_win_random"][0]
-                p0 = None if p0 is None else float(p0)
-            rate = wins / n if n else float("nan")
-            t.add_row(f"{env}/{model}", "faithful win rate (Wilson)", f"{rate:.3f}", f"[{lo:.3f}, {hi:.3f}]", str(n))
-            if p0 is not None:
-                t.add_row("", "random baseline (exact)", f"{p0:.5f}", "", "")
-                t.add_row("", "lift over random", f"{rate - p0:+.3f}", "", "")
-                if rate != p0 and 0 < rate < 1:
-                    t.add_row("", "games needed to tell apart (80% power)", str(games_needed(rate, p0)), "", "")
-            out[f"{env}/{model}"] = {"win_rate": rate, "ci": [lo, hi], "n": n, "p_random": p0}
+        outcomes = [outcome_of[d] for d in done["dir"].to_list()]
+        rows_env = _env_sweep_rows(env, outcomes)
+        for i, r in enumerate(rows_env):
+            ci = r.get("interval")
+            t.add_row(f"{env}/{model}" if i == 0 else "", r["metric"], _fmt(r.get("value")),
+                      f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "", str(r.get("n", "")))
+        if rows_env:  # flat: key -> value, with the first interval as "ci" and its n
+            agg: dict[str, Any] = {}
+            for r in rows_env:
+                agg[r["key"]] = r.get("value")
+                if r.get("interval") and "ci" not in agg:
+                    agg["ci"], agg["n"] = list(r["interval"]), r.get("n")
+            out[f"{env}/{model}"] = agg
         for c in [c for c in g.columns if c.startswith("o.") or c in ("usd", "calls", "ticks")]:
             vals = [float(v) for v in done[c].to_list() if isinstance(v, (int, float)) and not isinstance(v, bool)]
             if len(vals) >= 2:

@@ -51,7 +51,7 @@ KEY_LEN = 32
 CKPT_NAME = "latest.ckpt"
 LEGACY_PICKLE = "latest.pkl"
 PART_RE = re.compile(r"^(events|ledger|metrics)-(\d{7})\.parquet$")
-ZLIB_LEVEL = 1  # measured on a 1,000-trader market: level 6 is 2.4x slower for a snapshot half the size
+ZLIB_LEVEL = 6  # measured, zero tails dropped: same time as level 1 (~107 ms, 1,000 traders), 13-18% smaller
 # entries Hydra writes into a job's output folder before the job runs (that folder is the run.dir of a sweep job)
 HYDRA_DIR = ".hydra"
 
@@ -231,8 +231,8 @@ def encode_checkpoint(meta: dict, state: Any, live_cfg: dict, key: bytes, secret
         used = _used_length(b)
         chunks += [struct.pack(">QQ", raw.nbytes, used), raw[:used]]
     needles = [s.encode() for s in secret_values if s]
-    for c in chunks[1:]:
-        if any(n in c for n in needles):
+    for c in chunks[1:] if needles else ():
+        if any(n in bytes(c) for n in needles):  # bytes: `in` on a memoryview tests for one element
             # something copied a key out of the config; never write it (the run fails with this line)
             raise RunDirError("refusing to write a checkpoint: the environment state holds a secret value "
                               "from the config")

@@ -1,10 +1,9 @@
 """Compute spend: where the money (or shadow money) went, for every environment."""
 from __future__ import annotations
 
-import polars as pl
 import streamlit as st
 
-from dashboards import charts, data
+from dashboards import charts, data, declared
 
 from dashboards.ui import ensure_navigation
 
@@ -23,18 +22,17 @@ if not runs:
 st.subheader("Selected runs side by side")
 comp = data.comparison_table(runs)
 st.dataframe(comp, hide_index=True, width="stretch")
-m1, m2, m3 = st.columns(3)
-traitors = [r.summary for r in runs if r.env == "traitors"]
-cop = data.usd_per_faithful_win(traitors)
-m1.metric("USD per faithful win (traitors)",
-          "n/a" if cop is None else f"${cop:.6f}",
-          help=f"total USD over {len(traitors)} selected traitors runs / faithful wins; n/a without a win")
-w = comp.filter(pl.col("env") == "taxation")["welfare_per_usd"].drop_nulls()
-m2.metric("welfare per USD (taxation, mean)", "n/a" if w.len() == 0 else f"{w.mean():.3g}",
-          help="utilitarian welfare / USD spent; n/a for runs with no spend (scripted)")
-s = comp.filter(pl.col("env") == "market")["surplus_per_usd"].drop_nulls()
-m3.metric("surplus per USD (market, mean)", "n/a" if s.len() == 0 else f"{s.mean():.3g}",
-          help="realised surplus / USD spent; n/a for runs with no spend (scripted)")
+# Each environment's own outcome values (per-USD ones included), as its runs wrote them.
+by_env: dict[str, list[data.Run]] = {}
+for r in runs:
+    by_env.setdefault(r.env, []).append(r)
+for env, env_runs in by_env.items():
+    specs = declared.specs_of(env)
+    if any(s.source == "outcome" for s in specs):
+        st.caption(f"{env}: declared outcome metrics, as written in summary.json")
+        st.dataframe(declared.outcome_table([r.label for r in env_runs],
+                                            [r.summary.get("outcome") for r in env_runs], specs),
+                     hide_index=True, width="stretch")
 if comp.height > 1:
     st.altair_chart(charts.compare_bars(comp, "usd", "Spend per selected run", "spend (USD)"), width="stretch")
 
@@ -44,8 +42,9 @@ labels = [r.label for r in runs]
 run = runs[labels.index(st.selectbox("run", labels, key="spend_run"))]
 for w_ in run.warnings:
     st.info(w_)
-if not (run.summary.get("llm") or {}).get("is_llm", True):
-    st.caption("Scripted rule-based policies: not an LLM; every cost is zero.")
+llm = run.summary.get("llm") or {}
+if llm.get("is_llm") is False:
+    st.caption(str(llm.get("note") or "no call was answered by a language model: not an LLM run"))
 led = run.ledger
 counts = data.outcome_counts(led)
 cols = st.columns(5)

@@ -5,8 +5,9 @@ import polars as pl
 import streamlit as st
 
 from dashboards import charts, data
-
 from dashboards.ui import ensure_navigation, selected_run
+from environments.traitors import metrics as tm
+from environments.traitors import views
 
 ensure_navigation()
 
@@ -18,9 +19,11 @@ if ev.height == 0:
     st.info("This run has no events yet.")
     st.stop()
 
-view = data.traitors_view(run)
-if isinstance(view, data.Notice):
-    st.warning(view.message)
+try:
+    view = views.build_view(ev, run.round_metrics)
+except views.PAYLOAD_ERRORS as e:
+    st.warning(f"{run.path.name}: events.parquet does not hold readable Traitors events "
+               f"({type(e).__name__}: {data.shown(e)})")
     st.stop()
 reveal = st.toggle("reveal roles", value=False, key="reveal_roles",
                    help="colour players by their true role (spoilers: the game hides them)")
@@ -73,10 +76,19 @@ else:
 # ---- transcript --------------------------------------------------------------------------
 st.subheader("Transcript")
 roles = view.roles
-viewers = ["public", "traitors", *sorted(roles, key=lambda p: (len(p), p))]
+viewers = ["public", views.TEAM, *sorted(roles, key=lambda p: (len(p), p))]
 viewer = st.selectbox("view as", viewers, key="view_as",
                       format_func=lambda v: {"public": "public (what everyone sees)",
-                                             "traitors": "traitors team"}.get(v, f"player {v}"))
-tr = data.transcript(ev, viewer, roles)
+                                             views.TEAM: "traitors team"}.get(v, f"player {v}"))
+tr = views.transcript(ev, viewer, roles)
 st.caption(f"{tr.height} events visible to {viewer}")
 st.dataframe(tr, hide_index=True, width="stretch")
+
+# ---- cost of a faithful win over the selected games ----------------------------------------
+st.subheader("Compute per faithful win")
+root = data.runs_root()
+games, _ = data.load_runs(root, data.selection(st.session_state, root, "traitors"))
+rows = [{"winner": (g.summary.get("outcome") or {}).get("winner"), "usd": data.run_usd(g.summary)} for g in games]
+cop = tm.usd_per_faithful_win(rows) if rows else None
+st.metric("USD per faithful win", "n/a (no faithful win)" if cop is None else f"${cop:.6f}",
+          help=f"total USD of the {len(rows)} selected Traitors runs / their faithful wins")

@@ -230,6 +230,17 @@ class MarketEnv(Environment):
     quick = ("env.n_traders=8", "env.ticks=5")
 
     @classmethod
+    def population(cls, env_cfg: dict) -> int | None:
+        return env_cfg.get("n_traders")
+
+    @classmethod
+    def check_persona(cls, persona) -> str | None:
+        s = persona.extra.get("strategy")
+        if s and str(s) not in STRATEGY_TEXT:
+            return f"persona {persona.name!r}: env.strategy={s!r}; allowed: {', '.join(STRATEGY_TEXT)}"
+        return None
+
+    @classmethod
     def cross_check(cls, cfg: dict) -> str | None:
         e = cfg["env"]
         if e["setup"] == "induced" and e["trader_policy"] not in ("zic", "ziu"):
@@ -288,10 +299,10 @@ class MarketEnv(Environment):
             a = Trader(self, aid, persona, role, mem, self.endpoint_for(role))
             a.policy = MIX_CYCLE[i % len(MIX_CYCLE)] if c.trader_policy == "mix" else c.trader_policy
             if c.trader_policy == "mix" and persona.extra.get("strategy"):  # a persona file may fix it
+                problem = self.check_persona(persona)
+                if problem:
+                    raise ValueError(problem)
                 a.policy = str(persona.extra["strategy"])
-                if a.policy not in STRATEGY_TEXT:
-                    raise ValueError(f"persona {persona.name!r}: env.strategy={a.policy!r}; allowed: "
-                                     f"{', '.join(STRATEGY_TEXT)}")
             self.by_id[aid] = a
             self.traded[aid] = 0
             if c.setup == "induced":

@@ -218,7 +218,21 @@ class TaxationEnv(Environment):
         MetricSpec("welfare_per_usd", "Welfare per USD", "utility / USD", "outcome", True, "outcome"),
     )
 
+    aliases = {"planner": "planner"}  # `agora run env=taxation planner=saez`
     quick = ("env.n_workers=12", "env.ticks=6", "env.period_ticks=2")
+
+    @classmethod
+    def population(cls, env_cfg: dict) -> int | None:
+        return env_cfg.get("n_workers", 0) + 1  # the workers and the planner
+
+    @classmethod
+    def check_persona(cls, persona) -> str | None:
+        if "skill" not in persona.extra:
+            return None
+        s = persona.extra["skill"]
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s < float("inf"):
+            return f"persona {persona.name!r}: env.skill={s!r}: must be a positive number"
+        return None
 
     @classmethod
     def cross_check(cls, cfg: dict) -> str | None:
@@ -285,10 +299,10 @@ class TaxationEnv(Environment):
         personas = population_for(self, self.n + 1)
         for i, p in enumerate(personas[: self.n]):  # a persona file may fix a worker's skill
             if "skill" in p.extra:
-                s = p.extra["skill"]
-                if isinstance(s, bool) or not isinstance(s, (int, float)) or not s > 0:
-                    raise ValueError(f"persona {p.name!r}: env.skill={s!r}: must be a positive number")
-                self.skills[i] = float(s)
+                problem = self.check_persona(p)
+                if problem:
+                    raise ValueError(problem)
+                self.skills[i] = float(p.extra["skill"])
         self.worker_ids = [f"w{i:03d}" for i in range(1, self.n + 1)]
         self.workers = [Worker(self, aid, p, "worker", (), self.endpoint_for("worker"), mem)
                         for aid, p in zip(self.worker_ids, personas)]

@@ -121,6 +121,33 @@ class TraitorsEnv(Environment):
                                  "murder": "choice", "recruit_pick": "choice", "recruit_answer": "yesno"})
 
     @classmethod
+    def sweep_rows(cls, outcomes: list[dict]) -> list[dict]:
+        """Faithful win rate (Wilson interval) against the exact random-play baseline."""
+        from sim.stats import games_needed, wilson_interval
+
+        n = len(outcomes)
+        if not n:
+            return []
+        wins = sum(o.get("winner") == "faithful" for o in outcomes)
+        lo, hi = wilson_interval(wins, n)
+        rate = wins / n
+        rows = [{"key": "win_rate", "metric": "faithful win rate (Wilson)", "value": rate, "interval": (lo, hi),
+                 "n": n}]
+        p0s = {o.get("p_faithful_win_random") for o in outcomes}
+        if len(p0s) == 1 and isinstance(next(iter(p0s)), (int, float)):
+            p0 = float(next(iter(p0s)))
+            rows += [{"key": "p_random", "metric": "random baseline (exact)", "value": p0},
+                     {"key": "lift", "metric": "lift over random", "value": rate - p0}]
+            if rate != p0 and 0 < rate < 1:
+                rows.append({"key": "games_needed", "metric": "games needed to tell apart (80% power)",
+                             "value": games_needed(rate, p0)})
+        return rows
+
+    @classmethod
+    def population(cls, env_cfg: dict) -> int | None:
+        return env_cfg.get("n_players")
+
+    @classmethod
     def cross_check(cls, cfg: dict) -> str | None:
         e = cfg["env"]
         if e["n_traitors"] * 2 >= e["n_players"]:

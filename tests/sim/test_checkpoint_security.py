@@ -317,3 +317,25 @@ def test_resume_reuses_paid_replies(tmp_path):
         res = resume(d)
         assert len(srv.requests) == before, "resume sent requests for replies it already had"
     assert res.events.equals(full.events)
+
+
+def test_snapshot_round_trip_restores_zero_tails_and_config_refs(tmp_path):
+    import numpy as np
+
+    from sim.rundir import decode_checkpoint, encode_checkpoint
+
+    cfg = {"llm": {"model": "m", "api_key": SECRET}, "env": {"n": [1, 2]}}
+    clean = {"llm": {"model": "m", "api_key": "***"}, "env": {"n": [1, 2]}}
+    grid = np.zeros((64, 512), np.float32)
+    grid[:3] = 1.5
+    state = {"grid": grid, "empty": np.zeros(4096), "full": np.arange(10.0), "strided": np.arange(20)[::2],
+             "llm_cfg": cfg["llm"], "n": cfg["env"]["n"]}
+    data = encode_checkpoint({"cfg": clean}, state, cfg, b"k" * 32, [SECRET])
+    assert len(data) < 2000  # the 128 KB of zero tail is not stored
+    meta, got = decode_checkpoint(tmp_path / "x", data, b"k" * 32)
+    for k in ("grid", "empty", "full", "strided"):
+        np.testing.assert_array_equal(got[k], state[k])
+        assert got[k].dtype == state[k].dtype
+    got["grid"][10, 0] = 2.0  # restored arrays are writable, as the live ones were
+    assert got["llm_cfg"] == {"model": "m", "api_key": "***"} and got["llm_cfg"] is meta["cfg"]["llm"]
+    assert got["n"] is meta["cfg"]["env"]["n"]

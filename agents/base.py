@@ -24,6 +24,13 @@ def schema_fields(action_cls: type[BaseModel]) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
+def memory_config(cfg: dict | None) -> dict:
+    """``agent.memory`` with the config model's defaults under what is given (one home for defaults)."""
+    from sim.config import _agent_model
+
+    return _agent_model()().memory.model_dump() | dict(cfg or {})
+
+
 class Player(PlayerBase):
     """An agent with a persona, a memory of what it could see, and an endpoint."""
 
@@ -31,13 +38,13 @@ class Player(PlayerBase):
                  endpoint: str = "default", memory_cfg: dict | None = None):
         super().__init__(model, aid, role, teams, endpoint)
         self.persona = persona
-        mc = memory_cfg or {}
-        self.memory_k = int(mc.get("k", 4))
-        self.memory_chars = int(mc.get("line_chars", 120))
+        mc = memory_config(memory_cfg)
+        self.memory_k = mc["k"]
+        self.memory_chars = mc["line_chars"]
         self.memory = MemoryStream(
-            embedder=make_embedder(mc.get("embedder", "lexical")),
-            config=RetrievalConfig(w_recency=mc.get("w_recency", 1.0), w_importance=mc.get("w_importance", 1.0),
-                                   w_relevance=mc.get("w_relevance", 1.0), decay=mc.get("decay", 0.99)),
+            embedder=make_embedder(mc["embedder"]),
+            config=RetrievalConfig(w_recency=mc["w_recency"], w_importance=mc["w_importance"],
+                                   w_relevance=mc["w_relevance"], decay=mc["decay"]),
         )
 
     @property

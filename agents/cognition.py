@@ -61,10 +61,10 @@ class Cognition:
 
         The insight cites the memories it came from and goes back into the stream.
         """
-        rc = env.agent_cfg.get("reflection") or {}
-        if not rc.get("enabled", True):
+        rc = env.agent_cfg["reflection"]
+        if not rc["enabled"]:
             return
-        thr = float(rc.get("threshold", 40.0))
+        thr = float(rc["threshold"])
         due = [a for a in env.players() if a.alive and a.memory.needs_reflection(thr)]
         if not due:
             return

@@ -23,7 +23,7 @@ def specs_of(env: str) -> tuple[MetricSpec, ...]:
 
     try:
         return tuple(registry.env_class(env).metrics)
-    except (KeyError, ImportError):
+    except Exception:  # noqa: BLE001 - an unknown name, or an environment that cannot be imported here
         return ()
 
 

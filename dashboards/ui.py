@@ -41,30 +41,23 @@ def selected_run(env: str, key: str, missing: str, missing_level: str = "warning
     return run
 
 
-def tick_metrics(run: data.Run) -> pl.DataFrame:
-    """The run's per-tick metrics; stops the page when there are none yet."""
-    met = run.metrics
-    if met.height == 0 or "tick" not in met.columns:
-        st.info("This run has no per-tick metrics yet.")
-        st.stop()
-    return met
-
-
 def declared_tick_charts(met: pl.DataFrame, specs: Sequence[MetricSpec],
                          x_title: str = "tick (engine step)") -> list[str]:
     """One line chart per declared group (one per unit inside a group); returns the titles drawn."""
     titles = []
     for group, gspecs in declared.tick_groups(specs).items():
         units = declared.by_unit(gspecs)
-        for unit, uspecs in units.items():
+        slots = st.columns(2) if len(units) > 1 else [st.container()]  # a group's charts side by side
+        for i, (unit, uspecs) in enumerate(units.items()):
             title = declared.chart_title(group, unit, len(units))
             long = declared.long_series(met, uspecs)
-            st.altair_chart(charts.multi_line(long, title, unit or "value (no unit)", x_title), width="stretch")
+            slot = slots[i % len(slots)]
+            slot.altair_chart(charts.multi_line(long, title, unit or "value (no unit)", x_title), width="stretch")
             notes = [f"{s.title}: {s.doc}" for s in uspecs if s.doc]
             if long.height == 0:
                 notes.insert(0, "no values in this run")
             if notes:
-                st.caption("; ".join(notes))
+                slot.caption("; ".join(notes))
             titles.append(title)
     return titles
 

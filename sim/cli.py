@@ -171,11 +171,11 @@ def _print_estimate(est: dict) -> None:
 
 def _multirun(overrides: list[str]) -> int:
     """Delegate sweeps to Hydra's multirun and its launchers (joblib, ray)."""
-    from sim.config import CONF_DIR
+    from sim.config import CONF_DIR, as_hydra
     from sim.sweep import check_sweep, hydra_main
 
     check_sweep(overrides)  # every point, before Hydra creates the sweep folder
-    sys.argv = ["agora", "--multirun", f"hydra.searchpath=[file://{CONF_DIR}]", *overrides]
+    sys.argv = ["agora", "--multirun", f"hydra.searchpath=[file://{CONF_DIR}]", *as_hydra(overrides)]
     hydra_main()
     return 0
 

@@ -27,7 +27,33 @@ def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
-def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+def groups() -> list[str]:
+    """Config groups (folders of conf/): ``env=market`` picks a file there."""
+    return sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and not p.name.startswith("_"))
+
+
+def as_hydra(overrides: list[str] | tuple[str, ...]) -> list[str]:
+    """User overrides as Hydra takes them: ``key=value`` sets a value whether or not the YAML lists it.
+
+    Defaults live in the pydantic models only; the YAML files keep comments and group
+    choices. So a value override is a forced add (``++key=value``) and the models,
+    not Hydra's struct mode, refuse unknown keys with one line naming them. Group
+    choices (``env=market``), Hydra's own keys and explicit ``+``/``++``/``~`` are kept.
+    """
+    gs = set(groups())
+    out = []
+    for o in overrides:
+        key, eq, _ = o.partition("=")
+        if (not eq or o.startswith(("+", "~")) or key in gs or key.split("/")[0] in gs
+                or key.startswith("hydra")):
+            out.append(o)
+        else:
+            out.append("++" + o)
+    return out
+
+
+def compose(overrides: list[str] | tuple[str, ...] = ()) -> "RunConfig":
+    """The validated, typed config of a run: Hydra composition + the pydantic models' defaults."""
     from hydra import compose as h_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -36,14 +62,14 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = h_compose("config", overrides=overrides)
+            cfg = h_compose("config", overrides=as_hydra(overrides))
     except Exception as e:  # noqa: BLE001 - turned into one clear line below
         raise ConfigError(_explain(e, overrides)) from None
     finally:
         GlobalHydra.instance().clear()
-    apply_aliases(cfg)
-    validate(cfg)
-    return cfg
+    d = to_dict(cfg)
+    apply_aliases(d)
+    return validate(d)
 
 
 # top-level shorthands environments may declare (``Environment.aliases``); null unless set
@@ -129,10 +155,45 @@ def _keys_under(parent: str, overrides: list[str] = ()) -> list[str]:
         return []
 
 
-def to_dict(cfg: DictConfig | dict) -> dict[str, Any]:
+def to_dict(cfg: "DictConfig | dict | RunConfig") -> dict[str, Any]:
+    """A plain dict of the config (a RunConfig's every default filled in)."""
     if isinstance(cfg, dict):
         return cfg
+    if hasattr(cfg, "model_dump"):
+        return cfg.model_dump(mode="json")
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+@functools.cache
+def run_config_model():
+    """``RunConfig``: the whole run's config, one pydantic model; ``env`` is a union keyed by ``name``."""
+    from typing import Annotated, Optional, Union
+
+    from pydantic import BaseModel, ConfigDict, Field
+
+    from environments import registry
+
+    envs = tuple(registry.config_model(n) for n in registry.ENVIRONMENTS)
+    Env = Annotated[Union[envs], Field(discriminator="name")]  # type: ignore[valid-type]
+
+    class RunConfig(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        seed: int = Field(0, ge=0)
+        env: Env
+        llm: _llm_model()
+        budget: _budget_model() = Field(default_factory=_budget_model())
+        agent: _agent_model() = Field(default_factory=_agent_model())
+        run: _run_model() = Field(default_factory=_run_model())
+        engine: _engine_model() = Field(default_factory=_engine_model())
+        planner: Optional[str] = None  # shorthand, already applied to env (SHORTHANDS)
+
+    return RunConfig
+
+
+def __getattr__(name: str):
+    if name == "RunConfig":
+        return run_config_model()
+    raise AttributeError(name)
 
 
 # every top-level key the composed config may hold; anything else (``+foo=1``) is a typo
@@ -145,7 +206,8 @@ def short(text: Any, n: int = 60) -> str:
     return s if len(s) <= n else s[:n] + "…"
 
 
-def validate(cfg: DictConfig | dict) -> None:
+def validate(cfg: DictConfig | dict) -> "RunConfig":
+    """Check every section (one line naming the first bad key) and return the typed config."""
     from environments import registry
 
     d = to_dict(cfg)
@@ -161,16 +223,21 @@ def validate(cfg: DictConfig | dict) -> None:
               ("run", _run_model()), ("agent", _agent_model()), ("engine", _engine_model())]
     for section, model in checks:
         _check_section(section, model, d.get(section) or {})
-    if not isinstance(d.get("seed"), int) or isinstance(d.get("seed"), bool) or d["seed"] < 0:
-        raise ConfigError(f"seed={short(repr(d.get('seed')))}: must be a non-negative integer")
+    seed = d.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed={short(repr(seed))}: must be a non-negative integer")
     for where, llm in endpoints(d):
         if where != "llm":  # a role's override merged onto llm: checked as a whole llm section
             _check_section(where, _llm_model(), llm)
         _check_prices(where, llm)
-    _check_personas(env_name, d)
-    n_cross = registry.cross_check(env_name, d)
+    # the typed config; the cross-field checks below see every default filled in
+    rc = run_config_model().model_validate({k: v for k, v in d.items() if v is not None or k == "planner"})
+    full = rc.model_dump(mode="json")
+    _check_personas(env_name, full)
+    n_cross = registry.cross_check(env_name, full)
     if n_cross:
         raise ConfigError(n_cross)
+    return rc
 
 
 def _check_section(section: str, model, value: Any) -> None:
@@ -399,7 +466,7 @@ def _budget_model():
     class B(BaseModel):
         # inf/nan are not budgets: a limit is a finite amount of USD
         model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-        run_usd: Optional[Usd] = None
+        run_usd: Optional[Usd] = 5.0  # USD (shadow USD for local models); null = unlimited
         sweep_usd: Optional[Usd] = None  # total over a Hydra multirun (sim/sweep.py)
         per_agent_usd: Optional[Usd] = None
         per_team_usd: dict[str, Usd] = {}
@@ -480,15 +547,14 @@ def secret_free(d: dict[str, Any]) -> dict[str, Any]:
 MAX_DEPTH = 256  # levels of folders: deeper than any real layout; Path.mkdir recurses once per level
 
 
-def preflight(cfg: DictConfig | dict, path: Path | None = None, *, estimate_only: bool = False) -> None:
+def preflight(cfg: DictConfig | dict, path: Path | None = None, *, estimate_only: bool = False) -> dict:
     """Everything that can be known before a run starts, so a bad input writes nothing.
 
     The config itself (``validate``), the key variables the providers will read,
     and the run directory's path: creatable, not a file, not below a file, within
-    the file system's name and path limits.
+    the file system's name and path limits. Returns the config with every default filled in.
     """
-    d = to_dict(cfg)
-    validate(d)
+    d = to_dict(validate(to_dict(cfg)))
     if not estimate_only:
         for where, llm in endpoints(d):
             var = llm.get("api_key_env")
@@ -496,9 +562,14 @@ def preflight(cfg: DictConfig | dict, path: Path | None = None, *, estimate_only
                 raise ConfigError(f"{where}.api_key_env={short(var)}: environment variable {short(var)} is not set "
                                   f"(needed for {short(llm.get('base_url'))}; {where}.api_key_env=null for a "
                                   "local server without a key)")
-    if path is None:
-        return
-    run = d.get("run") or {}
+    if path is not None:
+        check_run_path(d, path)
+    return d
+
+
+def check_run_path(d: dict, path: Path) -> None:
+    """The run directory's path (and, for run.dir=auto, run.root) can be created."""
+    run = d["run"]
     if run.get("dir") == "auto":
         check_path(Path(str(run.get("root", "runs"))), "run.root")
         check_path(Path(path), "run.dir", shown=str(path))

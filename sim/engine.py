@@ -249,7 +249,10 @@ class Environment(mesa.Model):
     def __init__(self, env_cfg: dict, seed: int, agent_cfg: dict | None = None, llm_cfg: dict | None = None):
         super().__init__(seed=seed)
         self.env_cfg = env_cfg
-        self.agent_cfg = agent_cfg or {}
+        from sim.config import _agent_model
+
+        # the agent section with the config model's defaults under what is given
+        self.agent_cfg = _agent_model()().model_dump(mode="json") | dict(agent_cfg or {})
         self.llm_cfg = llm_cfg or {}
         self.root_seed = seed
         self.phase = "setup"
@@ -340,7 +343,7 @@ class Environment(mesa.Model):
 
     def keeps_scripted_memory(self) -> bool:
         """``agent.memory.scripted``: record scripted agents' memories although they never read them."""
-        return bool((self.agent_cfg.get("memory") or {}).get("scripted", False))
+        return bool(self.agent_cfg["memory"]["scripted"])
 
     # -- engine services ------------------------------------------------
     def rng_for(self, *names: object):
@@ -381,7 +384,7 @@ class Environment(mesa.Model):
         if not requests:
             return []
         client = self.svc.client
-        reasks = int(self.agent_cfg.get("reasks", 1))
+        reasks = int(self.agent_cfg["reasks"])
         plan: list[tuple[ActRequest, CallMeta, Any, Policy]] = []
         remote: list[tuple[ActRequest, ChatRequest]] = []
         for r in requests:

@@ -22,8 +22,9 @@ that is never written into a run directory. The tag is checked before the body
 is decompressed or unpickled, so only a snapshot this machine wrote is ever
 loaded; anything else is refused with one line naming the file.
 The body is zlib of (JSON metadata, pickle of the environment and client
-state, its numpy buffers without their zero tails). Events, ledger and metrics rows are not in it: they are the per-tick
-parts, whose sha256 the metadata lists and ``resume`` checks before use.
+state, its numpy buffers without their zero tails). Events, ledger and
+metrics rows are not in it: they are the per-tick parts, whose sha256 the
+metadata lists and ``resume`` checks before use.
 """
 from __future__ import annotations
 

@@ -59,7 +59,7 @@ def resolve_dir(cfg: dict) -> Path | None:
         return None
     if d == "auto":
         ts = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
-        return Path(cfg["run"].get("root", "runs")) / cfg["env"]["name"] / f"{ts}-s{cfg['seed']}"
+        return Path(cfg["run"]["root"]) / cfg["env"]["name"] / f"{ts}-s{cfg['seed']}"
     return Path(d)
 
 
@@ -109,14 +109,17 @@ def _run_quiet(cfg: dict) -> RunResult:
 def run_config(cfg: dict, *, progress: bool | None = None, cache_mode: str | None = None,
                replay_sources: list[Path] = (), estimate_only: bool = False, resume_state: dict | None = None,
                path: Path | None = None, on_tick=None) -> RunResult:
+    from sim.config import check_run_path, preflight
+
+    # a bad input fails here, before anything is written; the config comes back with every default
+    cfg = preflight(cfg, estimate_only=estimate_only)
     if path is None:
         path = resolve_dir(cfg)
-    from sim.config import preflight
-
-    preflight(cfg, path, estimate_only=estimate_only)  # a bad input fails here, before anything is written
+    if path is not None:
+        check_run_path(cfg, path)
     config_text = yaml.safe_dump(secret_free(cfg), sort_keys=True).encode()
     if path and resume_state is None:
-        claim_dir(RunDir(path), config_text, bool(cfg["run"].get("overwrite", False)))
+        claim_dir(RunDir(path), config_text, bool(cfg["run"]["overwrite"]))
     rd = RunDir(path).create() if path else None
     if rd and resume_state is None:
         atomic_write_bytes(rd.path / "config.yaml", config_text)
@@ -272,7 +275,7 @@ class Simulation:
         if len(self.metrics_rows) > self.metrics_flushed:
             self.rd.write_part("metrics", tick, pl.DataFrame(self.metrics_rows[self.metrics_flushed:]))
             self.metrics_flushed = len(self.metrics_rows)
-        if self.cfg["run"].get("checkpoint", True):
+        if self.cfg["run"]["checkpoint"]:
             # the environment's state only; its rows are the parts above, listed with their sha256
             clean = secret_free(self.cfg)
             meta = {"format": 1, "tick": tick, "delivered": self.cognition.delivered, "cfg": clean,
@@ -336,7 +339,7 @@ class Simulation:
 
 
 def _want_progress(cfg: dict) -> bool:
-    p = cfg["run"].get("progress", "auto")
+    p = cfg["run"]["progress"]
     if p in (True, "on"):
         return True
     if p in (False, "off"):

@@ -115,9 +115,10 @@ def hydra_main(cfg: DictConfig) -> float | None:
     from sim.config import apply_aliases, to_dict, validate
     from sim.runner import RunFailed, run_config
 
-    apply_aliases(cfg)
-    validate(cfg)  # `agora run -m` checked every point before launch (check_sweep); this guards direct use
     d = to_dict(cfg)
+    apply_aliases(d)
+    # `agora run -m` checked every point before launch (check_sweep); this guards direct use and fills defaults
+    d = to_dict(validate(d))
     hc = HydraConfig.get()
     if d["run"].get("dir") == "auto":
         d["run"]["dir"] = hc.runtime.output_dir

@@ -28,7 +28,7 @@ if not specs:
     st.warning(f"environment {data.shown(env)!r} declares no metrics in this checkout (not registered?)")
 run = selected_run(env, "env_run", f"No {env} runs selected.")
 
-st.header("Over time")
+st.header("Per tick (metrics.parquet)")
 met = run.metrics
 if met.height == 0 or "tick" not in met.columns:
     st.info("This run has no per-tick metrics yet.")
@@ -46,7 +46,7 @@ else:
                 st.altair_chart(charts.multi_line(long, "Other columns over time", "value (see column)"),
                                 width="stretch")
 
-st.header("Outcome")
+st.header("Outcome (summary.json)")
 status = run.summary.get("status")
 if status != "completed":
     st.caption(f"status {status}: the outcome may be partial")

@@ -1,269 +1,229 @@
-"""Live classroom: step a run tick by tick and watch the plots move; optionally take one Traitors seat.
+"""Live classroom: run a game phase by phase, optionally with a person in one seat, and show it to a class.
 
-The page drives ``sim.runner.Simulation`` itself, doing per tick what
-``Simulation.run`` does (attach services on one ``asyncio.Runner``, setup,
-step, metrics row, checkpoint) and calling its finish at the end, so a live
-run is an ordinary run directory afterwards (the Runs page lists it).
-
-Human seat (Traitors only): while a tick is stepped, the env *instance* gets an
-``act_all`` attribute wrapping the class method. Requests for the human's seat
-are answered from the page's widgets (speech text, banish vote, murder vote)
-with the same pydantic action class the agent would return; everybody else goes
-through the normal client (scripted or LLM). The wrapper is removed right after
-the step, so checkpoints pickle a plain environment. The human's belief probe
-uses the scripted policy. Each human decision is logged as a private
-``human_action`` event so the run records that a person played that seat.
+The run is an ordinary run session (``sim.runner.Simulation``) on a background
+thread kept in ``st.session_state`` (``dashboards/live_run.py``). "Next phase"
+releases one phase of a ``PhaseGate``; "Run to end" opens it. A person's seat
+is a ``HumanSeat``: while it waits for an answer the page shows one input for
+the request's channel (``Environment.live.channels``): a public speech box, a
+team box, a choice among the valid options only, or yes/no. "Finish run"
+mid-game records ``status: abandoned``. The projector view shows public events
+and the board only.
 """
 from __future__ import annotations
 
-import asyncio
-import time
+import html
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-import polars as pl
 import streamlit as st
-import yaml
-from pydantic import ValidationError
 
-from dashboards import charts, data
-from sim.engine import BudgetExhausted, Services
-from sim.inference.client import ActResult
-from sim.rundir import RunDir, atomic_write_bytes
-
-from dashboards.ui import ensure_navigation
+from dashboards import data, declared
+from dashboards.live_run import LiveRun, active_runs, build_action, choices, observation, text_limit
+from dashboards.ui import declared_outcome_tables, declared_tick_charts, ensure_navigation
+from environments import registry
 
 ensure_navigation()
 
-ENVS = ("traitors", "taxation", "market")
-SPEECH_PURPOSES = ("speak", "react", "conclave")
-VOTE_PURPOSES = ("vote", "murder")
+WAIT_S = 20.0  # how long one page run waits for the agents before offering Refresh
+INPUT_KEYS = {"speech": "live_speech", "team": "live_team", "choice": "live_choice", "yesno": "live_yesno"}
 
 
-def env_available(name: str) -> str | None:
-    """None when the environment can be imported, else why not (it may still be under construction)."""
-    from environments import registry
+def build_config(env: str, llm: str, seed: int, path: Path | None, overrides: list[str]) -> dict:
+    from sim.config import compose, preflight, to_dict
 
+    cfg = to_dict(compose([f"env={env}", f"llm={llm}", f"seed={seed}", f"run.dir={path if path else 'null'}",
+                           "run.progress=off", *overrides]))
+    return preflight(cfg, path) or cfg  # the config as a run uses it (every default filled in)
+
+
+def seat_ids(env: str, seed: int, overrides: list[str]) -> list[str]:
+    """The players a person may take, from a scripted, in-memory setup of the same game (roles stay hidden)."""
+    from sim.runner import Simulation
+
+    cache = st.session_state.setdefault("_live_seats", {})
+    key = (env, seed, tuple(overrides))
+    if key not in cache:
+        sim = Simulation(build_config(env, "scripted", seed, None, overrides), None)
+        sim.start()
+        cache[key] = [a.aid for a in sim.env.players()]
+        sim.finish(status="abandoned")
+    return cache[key]
+
+
+def _send(live: LiveRun, asked: int, channel: str) -> None:
+    """Answer the pending request from its input widget (a button callback, so it runs before the page)."""
+    req = live.pending()
+    if req is None or live.seat.asked != asked:
+        return  # answered already (a double click) or the run moved on
+    key = INPUT_KEYS[channel]
     try:
-        registry.env_class(name)
-    except Exception as e:  # noqa: BLE001
-        return f"{type(e).__name__}: {e}"
-    return None
+        action = build_action(req, channel, st.session_state.get(key))
+    except ValueError as e:
+        st.session_state["live_msg"] = str(e).splitlines()[0]
+        return
+    live.answer(action)
+    st.session_state.pop(key, None)  # the next request starts with an empty input
 
 
-def human_result(env, req, inputs: dict[str, Any]) -> ActResult:
-    """The human's answer to one request, built with the request's own action class; fallback if unusable."""
-    action, source = None, "human"
-    try:
-        if req.purpose in SPEECH_PURPOSES and (inputs.get("speech") or "").strip():
-            action = req.action_cls(text=inputs["speech"].strip()[:160])
-        elif req.purpose in VOTE_PURPOSES and inputs.get(req.purpose):
-            action = req.action_cls(target=inputs[req.purpose])
-        if action is not None and req.validate is not None and req.validate(action):
-            action = None
-    except ValidationError:
-        action = None
-    if action is None:  # nothing typed, a dead/self target, or a decision the page does not ask (beliefs)
-        action, source = req.fallback(), "scripted"
-    env.emit("human_action", {"purpose": req.purpose, "source": source}, actor=req.agent.aid,
-             visibility=f"private:{req.agent.aid}")
-    return ActResult(action, True, source, "")
+def _finish(live: LiveRun) -> None:
+    live.finish(timeout=WAIT_S)
 
 
-def with_human(env, seat: str, inputs: dict[str, Any]):
-    """An act_all for this env instance that answers ``seat``'s requests from ``inputs``."""
-    original = type(env).act_all.__get__(env)
-
-    def act_all(requests):
-        others = iter(original([r for r in requests if r.agent.aid != seat]))
-        return [human_result(env, r, inputs) if r.agent.aid == seat else next(others) for r in requests]
-
-    return act_all
-
-
-class LiveRun:
-    """One Simulation driven by the page, tick by tick, on its own asyncio.Runner."""
-
-    def __init__(self, cfg: dict, path: Path, seat: str | None = None):
-        from sim.config import secret_free
-        from sim.runner import Simulation
-
-        self.path, self.seat, self.error = path, seat, None
-        rd = RunDir(path).create()
-        atomic_write_bytes(path / "config.yaml", yaml.safe_dump(secret_free(cfg), sort_keys=True).encode())
-        self.sim = Simulation(cfg, rd)
-        self.runner = asyncio.Runner()
-        self.t0 = time.perf_counter()
-        self.result = None
-        env = self.sim.env
-        env.attach(Services(self.sim.client, self.sim.events, self.runner,
-                            int(cfg.get("engine", {}).get("concurrency", 8)), on_events=self.sim._deliver))
-        self.sim.events.emit(0, "setup", "engine", "run_start",
-                             {"env": cfg["env"]["name"], "seed": cfg["seed"], "provider": cfg["llm"]["provider"],
-                              "model": cfg["llm"]["model"], "is_llm": cfg["llm"]["provider"] != "scripted",
-                              "human_seat": seat})
-        env.setup()
-        self.sim._deliver()
-        self.sim._checkpoint()
-
-    @property
-    def finished(self) -> bool:
-        return self.result is not None
-
-    def done(self) -> bool:
-        env = self.sim.env
-        return (env.status != "running" or env.is_done()
-                or env.steps >= int(self.sim.cfg["run"].get("max_ticks", 10000)))
-
-    def step(self, inputs: dict[str, Any] | None = None) -> None:
-        """One tick, exactly as Simulation.run does it; finishes the run when the game is over."""
-        if self.finished:
-            return
-        env = self.sim.env
-        if self.seat:
-            env.act_all = with_human(env, self.seat, inputs or {})
-        try:
-            env.step()
-        except BudgetExhausted:
-            env.status = "aborted_budget"
-        except Exception as e:  # noqa: BLE001 - recorded in the summary like a CLI run
-            env.status, self.error = "failed", e
-        finally:
-            env.__dict__.pop("act_all", None)
-        self.sim.metrics_rows.append({"tick": env.tick, **env.tick_metrics()})
-        self.sim._checkpoint(self.t0)
-        if self.done():
-            self.finish()
-
-    def finish(self) -> None:
-        if self.finished:
-            return
-        env = self.sim.env
-        if env.status == "running":
-            env.status = "completed"
-        self.sim._close_providers(self.runner)
-        self.runner.close()
-        self.sim.events.emit(env.tick, "end", "engine", "run_end", {"status": env.status})
-        self.result = self.sim._finish(time.perf_counter() - self.t0, self.error)
-
-    def frames(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-        s = self.sim
-        met = pl.DataFrame(s.metrics_rows) if s.metrics_rows else pl.DataFrame({"tick": []}, schema={"tick": pl.Int64})
-        return s.events.frame(), s.ledger.frame(), met
+def request_input(live: LiveRun) -> None:
+    """The one input the pending request needs, and a Send button."""
+    req = live.pending()
+    ch = live.channel(req)
+    st.markdown(f"**Your turn** ({req.purpose})")
+    st.text(observation(req))
+    limit = text_limit(req) if ch in ("speech", "team") else None
+    if ch == "speech":
+        st.text_area("what you say to everyone (public)", key=INPUT_KEYS[ch], max_chars=limit)
+    elif ch == "team":
+        st.text_area("message to your team only (never shown publicly)", key=INPUT_KEYS[ch], max_chars=limit)
+    elif ch == "choice":
+        st.selectbox("your choice", choices(req), index=None, placeholder="choose one", key=INPUT_KEYS[ch])
+    elif ch == "yesno":
+        st.radio("your answer", ["yes", "no"], index=None, key=INPUT_KEYS[ch], horizontal=True)
+    st.button("Send", key="live_send", type="primary", on_click=_send, args=(live, live.seat.asked, ch))
+    msg = st.session_state.pop("live_msg", None)
+    if msg:
+        st.warning(msg)
 
 
-def build_config(env: str, llm: str, seed: int, path: Path, extra: list[str]) -> dict:
-    from sim.config import compose, to_dict
-
-    return to_dict(compose([f"env={env}", f"llm={llm}", f"seed={seed}", f"run.dir={path}",
-                            "run.progress=off", *extra]))
-
-
-def draw(live: LiveRun, box) -> None:
-    """Plots of the run so far into a placeholder (redrawn after every tick)."""
-    ev, led, met = live.frames()
-    env = live.sim.env
-    with box.container():
-        c = st.columns(4)
-        c[0].metric("tick", env.tick)
-        c[1].metric("status", "finished: " + env.status if live.finished else env.status)
-        c[2].metric("events", ev.height)
-        c[3].metric("LLM attempts", led.height)
-        cols = data.numeric_columns(met)
-        if met.height and cols:
-            st.altair_chart(charts.multi_line(data.long_metrics(met, cols), f"{env.name}: metrics per tick",
-                                              "value (see metric)"), width="stretch")
-        spend = data.spend_over_ticks(led, live.sim.cfg["budget"].get("run_usd"))
-        if spend.height:
-            st.altair_chart(charts.spend_lines(spend, "Cumulative spend and budget remaining"), width="stretch")
+def projector(live: LiveRun) -> None:
+    """Large public transcript and the board: nothing private (public events only, no roles)."""
+    board = live.board()
+    chips = " ".join(f"<span style='padding:0.2em 0.6em;margin:0.2em;border-radius:0.4em;display:inline-block;"
+                     f"background:{'#d9f2d9' if alive else '#eee'};{'' if alive else 'text-decoration:line-through;'}'>"
+                     f"{html.escape(p)}</span>" for p, alive in board.iter_rows())
+    st.markdown(f"<div style='font-size:1.6rem'>{chips}</div>", unsafe_allow_html=True)
+    lines = live.story().tail(25).iter_rows(named=True)
+    body = "".join(f"<p><b>{html.escape(r['actor'])}</b> <small>({html.escape(r['kind'])})</small>: "
+                   f"{html.escape(r['text'])}</p>" for r in lines)
+    st.markdown(f"<div style='font-size:1.5rem;line-height:1.35'>{body}</div>", unsafe_allow_html=True)
 
 
-# ---- page ---------------------------------------------------------------------------
+# ---- sidebar: a new run, or a run in progress ---------------------------------------------
 st.title("Live classroom")
 root = data.runs_root()
 live: LiveRun | None = st.session_state.get("live")
 
 with st.sidebar:
     st.subheader("New live run")
-    env_name = st.selectbox("environment", ENVS, key="live_env")
-    why = env_available(env_name)
+    env_name = st.selectbox("environment", registry.ENVIRONMENTS, key="live_env")
+    try:
+        cls = registry.env_class(env_name)
+    except Exception as e:  # noqa: BLE001 - an environment still under construction
+        cls = None
+        st.warning(f"{env_name} is not available in this checkout ({type(e).__name__}: {data.shown(e)})")
     llm = st.radio("agents", ("scripted", "local"), key="live_llm", horizontal=True,
                    help="scripted: rule-based policies (not an LLM); local: the embedded small model (slow)")
     seed = int(st.number_input("seed", 0, 10_000, 1, key="live_seed"))
-    extra: list[str] = []
-    seat = None
-    if env_name == "traitors":
-        n = int(st.number_input("players", 4, 20, 6, key="live_n"))
-        t = int(st.number_input("traitors", 1, max(1, (n - 1) // 2), 1, key="live_t"))
-        extra += [f"env.n_players={n}", f"env.n_traitors={t}"]
-        choice = st.selectbox("human seat", ["none", *[f"p{i}" for i in range(1, n + 1)]], key="live_seat")
-        seat = None if choice == "none" else choice
-    else:
-        extra.append(f"run.max_ticks={int(st.number_input('max ticks', 1, 500, 20, key='live_ticks'))}")
-    start = st.button("Start new run", key="live_start", disabled=why is not None, type="primary")
+    text = st.text_area("config overrides (one per line)", "\n".join(cls.quick) if cls else "",
+                        key=f"live_overrides_{env_name}", help="prefilled with the environment's small-game settings")
+    overrides = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    seat, problem = None, None
+    if cls is not None and cls.live.human_seat:
+        try:
+            ids = seat_ids(env_name, seed, overrides)
+        except Exception as e:  # noqa: BLE001 - a bad override: one line, no traceback
+            ids, problem = [], str(e).splitlines()[0]
+        pick = st.selectbox(f"take a {cls.live.seat_label} seat", ["none", *ids], key="live_seat")
+        seat = None if pick == "none" else pick
+    if problem:
+        st.error(f"error: {problem}")
+    start = st.button("Start new run", key="live_start", type="primary", disabled=cls is None or bool(problem))
+    others = {n: r for n, r in active_runs().items() if r is not live}
+    if others:
+        st.subheader("Runs in progress")
+        name = st.selectbox("attach this tab to", list(others), key="live_attach_pick")
+        if st.button("Attach", key="live_attach"):
+            live = st.session_state["live"] = others[name]
 
-if why is not None:
-    st.warning(f"The {env_name} environment is not available in this checkout yet ({why}).")
-if start and why is None:
+if start and cls is not None:
     if live is not None and not live.finished:
-        live.finish()
+        live.finish(timeout=WAIT_S)  # a new run replaces this tab's old one, which ends abandoned
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
     try:  # a runs root whose live/ links elsewhere must not receive the run's files
         path = data.confine(root, Path("live") / f"{env_name}-{stamp}-s{seed}")
-    except data.PathRefused as e:
-        st.error(str(e))
+        cfg = build_config(env_name, llm, seed, path, overrides)
+    except Exception as e:  # noqa: BLE001 - refused path or bad config: one line
+        st.error(f"error: {str(e).splitlines()[0]}")
         st.stop()
-    live = LiveRun(build_config(env_name, llm, seed, path, extra), path, seat)
-    st.session_state["live"] = live
+    live = st.session_state["live"] = LiveRun(cfg, path, seat)
 
 if live is None:
-    st.info("Start a run from the sidebar, then press Step or Play.")
+    st.info("Start a run from the sidebar, then step it with Next phase.")
     st.stop()
 
-st.caption(f"run directory: `{live.path}`" + (f"; you play seat **{live.seat}**" if live.seat else ""))
-inputs: dict[str, Any] = {}
-if live.seat and not live.finished:
-    env = live.sim.env
-    me = env.by_id[live.seat]
-    ev = live.sim.events.frame()
-    roles = data.player_roles(ev)
-    if not me.alive:
-        st.info(f"{live.seat} is out of the game; the others play on.")
-    else:
-        st.subheader(f"Your seat: {live.seat} ({me.role})")
-        others = [a.aid for a in env.alive() if a.aid != live.seat]
-        inputs["speech"] = st.text_area("what you say at the round table this round", key="live_speech",
-                                        max_chars=160)
-        inputs["vote"] = st.selectbox("your banishment vote", others, key="live_vote")
-        if me.role == "traitor":
-            faithful = [a.aid for a in env.alive("faithful")]
-            inputs["murder"] = st.selectbox("your murder vote (traitors' night)", faithful, key="live_murder")
-    with st.expander("what your seat has seen", expanded=False):
-        st.dataframe(data.transcript(ev, live.seat, roles), hide_index=True, width="stretch")
+# ---- where the run is ----------------------------------------------------------------------
+show_projector = st.toggle("projector view (public events and the board only)", key="live_projector")
+with st.spinner("the agents are deciding..."):
+    state = live.settle(WAIT_S)
+env = live.sim.env
+seat_note = f"; a person plays **{live.seat.aid}**" if live.seat and not show_projector else ""
+st.caption(f"{live.env_name}, run directory `{live.path.name}`{seat_note}")
+if state == "parked":
+    st.markdown(f"**Round/tick {live.gate.tick}**, after phase **{live.gate.phase}**")
+elif state == "ask":
+    st.markdown(f"**Round/tick {env.tick}**, phase **{env.phase}**: waiting for the person in seat "
+                f"{live.seat.aid}")
+elif state == "busy":
+    st.info("The agents are still deciding.")
+    st.button("Refresh", key="live_refresh")
 
-c1, c2, c3, c4 = st.columns(4)
-step = c1.button("Step", key="live_step", disabled=live.finished)
-ticks = int(c2.number_input("ticks to play", 1, 200, 5, key="live_play_n"))
-play = c3.button("Play", key="live_play", disabled=live.finished)
-stop = c4.button("Finish run", key="live_finish", disabled=live.finished)
-box = st.empty()
-if step:
-    live.step(inputs)
-if play:
-    for _ in range(ticks):
-        if live.finished:
-            break
-        live.step(inputs)
-        draw(live, box)  # watch the plots move tick by tick
-if stop:
-    live.finish()
-draw(live, box)
-if live.finished:
-    st.success(f"Run finished ({live.result.summary['status']}); it is listed on the Runs page.")
-    if live.result.summary.get("error"):
-        st.error(live.result.summary["error"])
-elif live.seat is None and env_name == "traitors" and live.sim.env.name == "traitors":
-    with st.expander("public transcript so far"):
-        ev = live.sim.events.frame()
-        st.dataframe(data.transcript(ev, "public", data.player_roles(ev)), hide_index=True, width="stretch")
+c1, c2, c3 = st.columns(3)
+c1.button("Next phase", key="live_next", on_click=live.next_phase, disabled=state != "parked")
+c2.button("Run to end", key="live_run_end", on_click=live.run_to_end, disabled=state == "finished")
+c3.button("Finish run", key="live_finish", on_click=_finish, args=(live,), disabled=state == "finished")
+
+if show_projector:
+    if state == "ask":
+        st.info("Waiting for the person at the seat (they answer with the projector view off).")
+    projector(live)
+    st.stop()
+
+# ---- the person's seat (private to them) -----------------------------------------------------
+if live.seat is not None and state != "finished":
+    agent = live.seat_agent()
+    if agent is not None and not agent.alive:
+        st.info(f"{live.seat.aid} is out of the game; the others play on.")
+    elif agent is not None:
+        st.subheader(f"Your seat: {agent.aid}" + (f" ({agent.role})" if agent.role else ""))
+        if state == "ask":
+            request_input(live)
+        else:
+            st.caption("Nothing to answer now.")
+        with st.expander("what your seat has seen"):
+            st.dataframe(live.story(viewer=agent.aid).drop("seq"), hide_index=True, width="stretch")
+
+# ---- what happened -------------------------------------------------------------------------
+st.subheader("What just happened")
+new = live.story(live.mark)
+if new.height:
+    st.dataframe(new.select("tick", "phase", "actor", "kind", "text"), hide_index=True, width="stretch")
+else:
+    st.caption("nothing public since the last step")
+with st.expander("public transcript so far"):
+    st.dataframe(live.story().select("tick", "phase", "actor", "kind", "text"), hide_index=True, width="stretch")
+board = live.board()
+if board.height:
+    with st.expander("board"):
+        st.dataframe(board, hide_index=True, width="stretch")
+
+specs = declared.specs_of(live.env_name)
+if state != "busy":
+    met = live.metrics()
+    if met.height:
+        with st.expander("metrics so far", expanded=True):
+            declared_tick_charts(met, specs)
+
+if state == "finished":
+    res = live.result
+    if res is None:
+        st.error(f"The run did not start: {type(live.error).__name__}: {data.shown(live.error)}")
+    else:
+        st.success(f"Run finished ({res.summary['status']}); it is listed on the Runs page.")
+        if res.summary.get("error"):
+            st.error(res.summary["error"])
+        declared_outcome_tables(res.summary.get("outcome"), specs)

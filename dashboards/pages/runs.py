@@ -28,7 +28,10 @@ st.caption(f"{shown.height} of {table.height} runs")
 st.dataframe(shown, hide_index=True, width="stretch",
              column_config={"usd": st.column_config.NumberColumn("USD", format="$%.6f"),
                             "wall_s": st.column_config.NumberColumn("wall (s)", format="%.1f"),
-                            "tokens": st.column_config.NumberColumn("tokens (in+out)")})
+                            "tokens": st.column_config.NumberColumn("tokens (in+out)"),
+                            "is_llm": st.column_config.CheckboxColumn("LLM run", help="summary.llm.is_llm"),
+                            "human_seats": st.column_config.NumberColumn("human seats",
+                                                                         help="summary.llm.policies.human")})
 
 # The widget's own key is dropped when another page is shown, so the choice is
 # copied to a plain session key that every page reads.

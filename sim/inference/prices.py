@@ -85,7 +85,8 @@ class PriceTable:
                     model=name,
                     input=per_mtok_to_nano_per_token(p["input_per_mtok"], f"{where}.input_per_mtok"),
                     cached_input=per_mtok_to_nano_per_token(
-                        p.get("cached_input_per_mtok", p["input_per_mtok"]), f"{where}.cached_input_per_mtok"),
+                        p["input_per_mtok"] if p.get("cached_input_per_mtok") is None else p["cached_input_per_mtok"],
+                        f"{where}.cached_input_per_mtok"),
                     output=per_mtok_to_nano_per_token(p["output_per_mtok"], f"{where}.output_per_mtok"),
                     shadow=bool(p.get("shadow", False)),
                 )

@@ -14,7 +14,7 @@ import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
-PAGES = ("runs", "spend", "trust", "welfare", "market", "live")
+PAGES = ("runs", "spend", "environment", "trust", "live")
 
 pytestmark = [pytest.mark.slow, pytest.mark.chromium]
 

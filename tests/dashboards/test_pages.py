@@ -9,34 +9,25 @@ import networkx as nx
 import polars as pl
 import pytest
 
-from dashboards import data
+from dashboards import data, declared
+from environments.registry import ENVIRONMENTS
+from environments.traitors import views
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
-SMALL = ["llm=scripted", "env.n_players=6", "env.n_traitors=1", "run.progress=off", "run.checkpoint=false"]
+RUN = ["llm=scripted", "run.progress=off", "run.checkpoint=false"]
 
 
-# ----- real runs, once per session ----------------------------------------------------------
-
-
-def _try_run(env: str, path: Path, seed: int) -> str | None:
-    """Run one scripted env into ``path``; the reason when it cannot run (env still being built)."""
-    import sim
-
-    extra = SMALL if env == "traitors" else ["llm=scripted", "run.progress=off", "run.checkpoint=false", "run.max_ticks=3"]
-    try:
-        sim.run([f"env={env}", f"run.dir={path}", f"seed={seed}", *extra])
-    except Exception as e:  # noqa: BLE001 - reported through pytest.skip
-        shutil.rmtree(path, ignore_errors=True)
-        return f"{type(e).__name__}: {str(e)[:160]}"
-    return None
+# ----- real runs, once per session: a short scripted run of every registered environment ---------------
 
 
 @pytest.fixture(scope="session")
-def root(tmp_path_factory) -> dict:
+def root(tmp_path_factory) -> Path:
+    import sim
+    from environments.registry import ENVIRONMENTS, env_class
+
     r = tmp_path_factory.mktemp("runs")
-    for s in (1,):
-        assert _try_run("traitors", r / "traitors" / f"s{s}", s) is None
-    why = {e: _try_run(e, r / e / "s1", 1) for e in ("taxation", "market")}
+    for env in ENVIRONMENTS:
+        sim.run([f"env={env}", *env_class(env).quick, *RUN, f"run.dir={r / env / 's1'}", "seed=1"])
     # a run in progress: only parts and a 'running' summary, like a killed run
     part = r / "traitors" / "partial"
     shutil.copytree(r / "traitors" / "s1", part)
@@ -44,14 +35,14 @@ def root(tmp_path_factory) -> dict:
         (part / f"{name}.parquet").unlink()
     s = json.loads((part / "summary.json").read_text())
     (part / "summary.json").write_text(json.dumps(s | {"status": "running"}))
-    return {"path": r, "skip": why}
+    return r
 
 
 @pytest.fixture()
 def app(root, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setenv("AGORA_RUNS", str(root["path"]))
+    monkeypatch.setenv("AGORA_RUNS", str(root))
 
     def make(page: str | None = None, state: dict | None = None):
         at = AppTest.from_file(APP, default_timeout=60)
@@ -103,18 +94,8 @@ def test_spend_by_agent_and_outcome_counts():
     assert data.spend_by(pl.DataFrame(), "agent").height == 0
 
 
-def test_cost_of_pass_and_per_dollar():
-    games = [{"env": "traitors", "outcome": {"winner": "faithful"}, "llm": {"usd": 1.5}},
-             {"env": "traitors", "outcome": {"winner": "traitors"}, "llm": {"usd": 0.5}},
-             {"env": "market", "outcome": {}, "llm": {"usd": 9.0}}]
-    assert data.usd_per_faithful_win(games) == pytest.approx(2.0)
-    assert data.usd_per_faithful_win(games[1:]) is None
-    assert data.per_dollar(10.0, 4.0) == 2.5
-    assert data.per_dollar(10.0, 0.0) is None
-
-
 def test_calibration_bins_known_answer():
-    b = data.calibration_bins([0.05, 0.15, 0.12, 0.95, 1.0], [0, 1, 0, 1, 1], bins=10)
+    b = views.calibration_bins([0.05, 0.15, 0.12, 0.95, 1.0], [0, 1, 0, 1, 1], bins=10)
     assert b["bin"].to_list() == [0, 1, 9]
     assert b["n"].to_list() == [1, 2, 2]
     assert b["observed"].to_list() == [0.0, 0.5, 1.0]
@@ -134,8 +115,10 @@ def test_confine_refuses_paths_outside_root(tmp_path):
 
 
 def test_headline_and_graph_layout():
-    assert data.headline({"rounds": 3, "winner": "faithful", "gap": 0.12345, "xs": [1]}) == \
-        "winner=faithful, rounds=3, gap=0.123"
+    out = {"rounds": 3, "winner": "faithful", "gap": 0.12345, "xs": [1]}
+    assert data.headline(out) == "rounds=3, winner=faithful, gap=0.123"  # as written
+    assert data.headline(out, ["winner", "missing"]) == "winner=faithful, rounds=3, gap=0.123"  # declared first
+    assert declared.headline_keys("traitors")[0] == "winner"
     G = nx.DiGraph()
     G.add_node("p1", role="traitor")
     G.add_node("p2", role="faithful")
@@ -153,10 +136,10 @@ def test_transcript_hides_team_and_private_rows():
                                    '{"pid":"p2","role":"traitor"}'],
                        "visibility": ["public", "team:traitors", "private:p1", "private:p2"]})
     roles = {"p1": "faithful", "p2": "traitor"}
-    assert data.transcript(ev, "public", roles)["seq"].to_list() == [0]
-    assert data.transcript(ev, "p1", roles)["seq"].to_list() == [0, 2]
-    assert data.transcript(ev, "p2", roles)["seq"].to_list() == [0, 1, 3]
-    assert data.transcript(ev, "p1", roles)["text"].to_list() == ["hi", "p1 votes to  p2"]
+    assert views.transcript(ev, "public", roles)["seq"].to_list() == [0]
+    assert views.transcript(ev, "p1", roles)["seq"].to_list() == [0, 2]
+    assert views.transcript(ev, "p2", roles)["seq"].to_list() == [0, 1, 3]
+    assert views.transcript(ev, "p1", roles)["text"].to_list() == ["hi", "p1 votes to  p2"]
 
 
 # ----- pages on real runs -------------------------------------------------------------------
@@ -164,7 +147,7 @@ def test_transcript_hides_team_and_private_rows():
 
 def test_runs_page_lists_every_run(app, root):
     at = app()
-    n = len(data.list_runs(root["path"]))
+    n = len(data.list_runs(root))
     assert n >= 2
     assert at.dataframe[0].value.shape[0] == n
     assert any(f"{n} of {n} runs" in c.value for c in at.caption)
@@ -188,8 +171,19 @@ def test_spend_page_charts(app):
     assert "Spend per tick" in titles
     assert any(t.startswith("Cumulative spend and budget remaining") for t in titles)
     assert "Attempts by agent" in titles and "Attempts by phase" in titles  # scripted: zero USD, so attempts
-    labels = [m.label for m in at.metric]
-    assert "denied attempts" in labels and "USD per faithful win (traitors)" in labels
+    assert "denied attempts" in [m.label for m in at.metric]
+
+
+def test_spend_page_shows_outcomes_as_written(app, root):
+    """Per-USD values come from each environment's summary, not recomputed on the page."""
+    at = app("spend", {data.SELECTION_KEY: ["taxation/s1", "market/s1"]})
+    tables = [d.value for d in at.dataframe]
+    for env, key, title in (("taxation", "welfare_per_usd", "Welfare per USD"),
+                            ("market", "surplus_per_usd", "Surplus per USD")):
+        written = json.loads((root / env / "s1" / "summary.json").read_text())["outcome"][key]
+        col = next(c for t in tables for c in t.columns if c.startswith(title))
+        shown = next(t for t in tables if col in t.columns)[col].tolist()
+        assert shown == [declared.show_value(written)]  # scripted: no spend, so n/a as the run wrote it
 
 
 def test_trust_page_charts_and_role_aware_transcript(app, root):
@@ -200,8 +194,9 @@ def test_trust_page_charts_and_role_aware_transcript(app, root):
     assert "Belief calibration (faithful raters)" in titles
     assert "Suspicion gap over rounds" in titles
     assert "Banishment votes per round" in titles
-    ev = pl.read_parquet(root["path"] / "traitors" / "s1" / "events.parquet")
-    roles = data.player_roles(ev)
+    assert "USD per faithful win" in [m.label for m in at.metric]
+    ev = pl.read_parquet(root / "traitors" / "s1" / "events.parquet")
+    roles = views.player_roles(ev)
     faithful = next(p for p, r in roles.items() if r == "faithful")
     at.selectbox(key="view_as").select(faithful).run()
     seen = at.dataframe[0].value
@@ -219,39 +214,29 @@ def test_partial_run_reads_parts(app):
     assert "Spend per tick" in chart_titles(at)
 
 
-@pytest.mark.parametrize("env,page,title", [("taxation", "welfare", "over time"), ("market", "market", "over time")])
-def test_env_pages(app, root, env, page, title):
-    if root["skip"][env]:
-        pytest.skip(f"env={env} runs are not available yet: {root['skip'][env]}")
-    at = app(page, {data.SELECTION_KEY: [f"{env}/s1"]})
-    assert any(title in t for t in chart_titles(at))
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_environment_page_draws_every_declared_group(app, env):
+    """Each declared per-tick group is a chart with its title, each outcome group a table of declared metrics."""
+    specs = declared.specs_of(env)
+    at = app("environment", {data.SELECTION_KEY: [f"{env}/s1"]})
+    assert at.selectbox(key="env_page_env").value == env
+    titles = chart_titles(at)
+    for group in declared.tick_groups(specs):
+        g = declared.group_title(group)
+        assert any(t == g or t.startswith(g + ":") for t in titles), (g, titles)
+    tables = [d.value for d in at.dataframe if "metric" in d.value.columns]
+    for group, gspecs in declared.outcome_groups(specs).items():
+        assert declared.group_title(group) in [h.value for h in at.subheader]
+        assert any(t["metric"].tolist() == [s.title for s in gspecs] for t in tables)
+    assert not [w.value for w in at.warning if "declared but not in" in w.value]  # every column present
+    units = {s.unit for s in specs if s.source == "tick" and s.unit}
+    axes = {json.loads(c.proto.spec)["encoding"]["y"]["title"] for c in at.get("vega_lite_chart")}
+    assert units <= axes  # every chart's y axis is its declared unit
 
 
-@pytest.mark.parametrize("page", ["welfare", "market"])
-def test_env_pages_say_when_runs_are_absent(app, page):
-    at = app(page, {data.SELECTION_KEY: ["traitors/s1"]})
-    assert any("No " in w.value and "runs" in w.value for w in at.warning)
-
-
-def test_live_page_human_seat_steps_and_finishes(app, root):
-    at = app("live")
-    at.selectbox(key="live_seat").select("p2").run()
-    at.button(key="live_start").click().run()
-    assert not at.exception
-    at.text_area(key="live_speech").input("I watch p3 closely.").run()
-    at.button(key="live_step").click().run()
-    assert not at.exception
-    assert "traitors: metrics per tick" in chart_titles(at)
-    live = at.session_state["live"]
-    ev = live.sim.events.frame()
-    speeches = data.transcript(ev, "public", {}).filter(pl.col("actor") == "p2")["text"].to_list()
-    assert "I watch p3 closely." in speeches
-    assert ev.filter(pl.col("kind") == "human_action").height > 0
-    at.button(key="live_finish").click().run()
-    summ = json.loads((live.path / "summary.json").read_text())
-    assert summ["status"] == "completed"
-    assert live.path.resolve().is_relative_to(root["path"].resolve())
-    assert (live.path / "events.parquet").exists()
+def test_environment_page_lists_only_environments_with_runs(app):
+    at = app("environment", {data.SELECTION_KEY: ["market/s1"]})
+    assert at.selectbox(key="env_page_env").options == ["market"]
 
 
 # ----- damaged runs and paths outside the root --------------------------------------------
@@ -259,10 +244,10 @@ def test_live_page_human_seat_steps_and_finishes(app, root):
 
 @pytest.fixture()
 def bad_root(root, tmp_path, monkeypatch):
-    shutil.copytree(root["path"] / "traitors" / "s1", tmp_path / "good")
+    shutil.copytree(root / "traitors" / "s1", tmp_path / "good")
     (tmp_path / "garbage").mkdir()
     (tmp_path / "garbage" / "summary.json").write_text("{not json")
-    shutil.copytree(root["path"] / "traitors" / "s1", tmp_path / "truncated")
+    shutil.copytree(root / "traitors" / "s1", tmp_path / "truncated")
     f = tmp_path / "truncated" / "events.parquet"
     f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
     monkeypatch.setenv("AGORA_RUNS", str(tmp_path))

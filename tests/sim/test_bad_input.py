@@ -57,7 +57,7 @@ def test_bad_budget_is_refused(capsys, tmp_path, override, key):
 def test_good_team_budget_is_accepted():
     from sim.config import compose
 
-    assert compose(["+budget.per_team_usd.traitors=0.5"]).budget.per_team_usd.traitors == 0.5
+    assert compose(["+budget.per_team_usd.traitors=0.5"]).budget.per_team_usd["traitors"] == 0.5
 
 
 # ----------------------------------------------------------------- prices

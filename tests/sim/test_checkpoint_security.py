@@ -6,9 +6,14 @@ part, the old ``latest.pkl``) is refused with one line naming the file.
 """
 from __future__ import annotations
 
+import json
 import os
 import pickle
+import signal
 import stat
+import subprocess
+import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -254,12 +259,7 @@ ROOT = Path(__file__).resolve().parents[2]
 KILL = ["llm=scripted", "seed=11", "env.n_players=14", "env.n_traitors=4", "run.progress=off"]
 
 
-def _start_and_wait(d: Path, args: list[str], ticks: int, env: dict):
-    import json
-    import subprocess
-    import sys
-    import time
-
+def _start_and_wait(d: Path, args: list[str], ticks: int, env: dict) -> subprocess.Popen:
     p = subprocess.Popen([sys.executable, "-m", "sim.cli", *args], cwd=ROOT, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
@@ -275,8 +275,6 @@ def _start_and_wait(d: Path, args: list[str], ticks: int, env: dict):
 
 @pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "double SIGKILL"])
 def test_signals_then_resume_give_identical_events(tmp_path, agora_home, how):
-    import signal
-
     ref = sim.run([*KILL, f"run.dir={tmp_path / 'ref'}"])
     d = tmp_path / "cut"
     env = {**os.environ, "AGORA_HOME": str(agora_home), "AGORA_TEST_TICK_DELAY": "0.3"}
@@ -288,8 +286,6 @@ def test_signals_then_resume_give_identical_events(tmp_path, agora_home, how):
         p = _start_and_wait(d, ["resume", str(d)], 3, env)
         p.send_signal(sig)
         p.wait(30)
-    import json
-
     assert json.loads((d / "summary.json").read_text())["status"] in ("running", "failed")
     res = resume(d)
     assert res.status == "completed" and res.events.equals(ref.events)

@@ -24,15 +24,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 import polars as pl
-import yaml
 from pydantic import BaseModel
 
 from environments import registry
-from sim.config import secret_free
 from sim.engine import ActRequest, HumanSeat, PhaseGate, SeatClosed
 from sim.events import filter_visible
-from sim.rundir import RunDir, atomic_write_bytes
-from sim.runner import RunResult, Simulation
+from sim.runner import RunResult, open_session
 
 # the engine's own bookkeeping kinds: not part of the story a class follows
 BOOKKEEPING = ("run_start", "run_end", "phase_start", "phase_end")
@@ -76,9 +73,7 @@ class LiveRun:
         self.path = Path(path)
         self.env_name = str(cfg["env"]["name"])
         self.options = registry.env_class(self.env_name).live
-        rd = RunDir(self.path).create()
-        atomic_write_bytes(self.path / "config.yaml", yaml.safe_dump(secret_free(cfg), sort_keys=True).encode())
-        self.sim = Simulation(cfg, rd)
+        self.sim = open_session(cfg, path=self.path)
         self.seat = HumanSeat(seat) if seat else None
         self.gate = LiveGate()
         self.released = 0  # gate stops the page has released

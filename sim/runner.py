@@ -109,10 +109,22 @@ def _run_quiet(cfg: dict) -> RunResult:
 def run_config(cfg: dict, *, progress: bool | None = None, cache_mode: str | None = None,
                replay_sources: list[Path] = (), estimate_only: bool = False, resume_state: dict | None = None,
                path: Path | None = None, on_tick=None) -> RunResult:
+    sim = open_session(cfg, cache_mode=cache_mode, replay_sources=replay_sources, estimate_only=estimate_only,
+                       resume_state=resume_state, path=path)
+    return sim.run(progress=progress, on_tick=on_tick)
+
+
+def open_session(cfg: dict, *, cache_mode: str | None = None, replay_sources: list[Path] = (),
+                 estimate_only: bool = False, resume_state: dict | None = None,
+                 path: Path | None = None) -> "Simulation":
+    """A new run session (not started): config validated, run folder claimed and its config.yaml written.
+
+    The CLI, sweeps, replay and the live page all open runs here; then ``start/step/finish`` or ``run``.
+    """
     from sim.config import check_run_path, preflight
 
     # a bad input fails here, before anything is written; the config comes back with every default
-    cfg = preflight(cfg, estimate_only=estimate_only)
+    cfg = preflight(cfg, estimate_only=estimate_only or cache_mode == "replay")
     if path is None:
         path = resolve_dir(cfg)
     if path is not None:
@@ -123,9 +135,8 @@ def run_config(cfg: dict, *, progress: bool | None = None, cache_mode: str | Non
     rd = RunDir(path).create() if path else None
     if rd and resume_state is None:
         atomic_write_bytes(rd.path / "config.yaml", config_text)
-    sim = Simulation(cfg, rd, cache_mode=cache_mode, replay_sources=list(replay_sources),
-                     estimate_only=estimate_only, resume_state=resume_state)
-    return sim.run(progress=progress, on_tick=on_tick)
+    return Simulation(cfg, rd, cache_mode=cache_mode, replay_sources=list(replay_sources),
+                      estimate_only=estimate_only, resume_state=resume_state)
 
 
 class Simulation:
@@ -445,6 +456,10 @@ def replay(path: Path | str, out: Path | str, progress: bool | None = None, over
     cfg = yaml.safe_load((src / "config.yaml").read_text())
     cfg["run"]["dir"] = str(out)
     cfg["run"]["overwrite"] = overwrite
+    # a replay answers every call from the recording and never reaches a server: no key is needed
+    for ep in [cfg["llm"], *((cfg.get("agent") or {}).get("llm_by_role") or {}).values()]:
+        if isinstance(ep, dict) and ep.get("api_key_env") and not os.environ.get(str(ep["api_key_env"])):
+            ep["api_key_env"] = None
     return run_config(cfg, progress=progress, cache_mode="replay" if cfg["llm"]["provider"] != "scripted" else None,
                       replay_sources=[src / "llm_cache.jsonl"], path=dst)
 

@@ -33,7 +33,7 @@ def build_config(env: str, llm: str, seed: int, path: Path | None, overrides: li
 
     cfg = to_dict(compose([f"env={env}", f"llm={llm}", f"seed={seed}", f"run.dir={path if path else 'null'}",
                            "run.progress=off", *overrides]))
-    return preflight(cfg, path) or cfg  # the config as a run uses it (every default filled in)
+    return preflight(cfg, path)  # the config as a run uses it (every default filled in)
 
 
 def seat_ids(env: str, seed: int, overrides: list[str]) -> list[str]:

@@ -361,16 +361,11 @@ def spend_over_ticks(ledger: pl.DataFrame, budget_usd: float | None = None) -> p
 
 
 def spend_by(ledger: pl.DataFrame, key: str) -> pl.DataFrame:
-    """Attempts, ok calls, tokens and USD grouped by a ledger column (agent, phase, purpose, model)."""
-    schema = {key: pl.Utf8, "attempts": pl.Int64, "ok_calls": pl.Int64, "tokens": pl.Int64, "usd": pl.Float64}
-    if ledger.height == 0 or key not in ledger.columns:
-        return pl.DataFrame(schema=schema)
-    return (ledger.group_by(key).agg(
-        pl.len().cast(pl.Int64).alias("attempts"),
-        (pl.col("outcome") == "ok").sum().cast(pl.Int64).alias("ok_calls"),
-        (pl.col("tokens_in") + pl.col("tokens_out")).sum().cast(pl.Int64).alias("tokens"),
-        usd(ledger).sum()).sort(["usd", key], descending=[True, False])
-        .with_columns(pl.col(key).cast(pl.Utf8)))
+    """Attempts, ok calls, tokens and USD by a ledger column (agent, phase, purpose, model), biggest spend first."""
+    from sim.inference.views import spend_by as by
+
+    return by(ledger, key).select(key, "attempts", "ok_calls", "tokens", "usd").sort(
+        ["usd", key], descending=[True, False])
 
 
 def outcome_counts(ledger: pl.DataFrame) -> dict[str, int]:

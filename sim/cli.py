@@ -79,10 +79,11 @@ def main(argv: list[str] | None = None) -> int:
             p = argparse.ArgumentParser(prog="agora report")
             p.add_argument("path")
             p.add_argument("--json", action="store_true")
+            p.add_argument("--include-degraded", action="store_true", help="aggregate degraded runs (own group)")
             a = p.parse_args(rest)
             from sim.report import report
 
-            return report(Path(a.path), as_json=a.json)
+            return report(Path(a.path), as_json=a.json, include_degraded=a.include_degraded)
         if cmd == "estimate":
             from sim.runner import estimate
 

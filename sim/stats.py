@@ -72,3 +72,31 @@ def mean_ci(values: Iterable[float], conf: float = 0.95) -> tuple[float, float, 
     except ImportError:  # scipy is a project dependency; normal is the fallback
         crit = _STD_NORMAL.inv_cdf(q)
     return m, m - crit * se, m + crit * se
+
+
+def bootstrap_mean_ci(values: Iterable[float], bounds: tuple[float, float] = (0.0, 1.0), conf: float = 0.95,
+                      reps: int = 4000, seed: int = 0) -> tuple[float, float, float]:
+    """(mean, lo, hi): percentile bootstrap interval for the mean of a bounded metric.
+
+    For shares and rates (each run's value in ``bounds``) a t interval can leave the range:
+    0.9333 +- t*se gave an upper bound of 1.04. Percentile bootstrap means are means of the
+    data, so they stay inside the observed range and hence inside ``bounds``; the result is
+    clipped to ``bounds`` anyway. The resampling is seeded: the same values always give the
+    same interval. With one value the interval is undefined (NaN); with none, ValueError.
+    Caveat: with all values equal the interval is a point; at n < 10 it undercovers.
+    """
+    import numpy as np
+
+    xs = np.asarray([float(v) for v in values], dtype=float)
+    n = xs.size
+    if n == 0:
+        raise ValueError("bootstrap_mean_ci of no values")
+    lo_b, hi_b = bounds
+    m = float(xs.mean())
+    if n == 1:
+        return m, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    means = xs[rng.integers(0, n, size=(reps, n))].mean(axis=1)
+    a = (1 - conf) / 2
+    lo, hi = (float(q) for q in np.quantile(means, [a, 1 - a]))
+    return m, min(max(lo, lo_b), hi_b), min(max(hi, lo_b), hi_b)

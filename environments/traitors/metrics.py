@@ -34,6 +34,8 @@ import networkx as nx
 import numpy as np
 import polars as pl
 
+from sim.inference.views import spend_by
+
 TRAITOR = "traitor"
 FAITHFUL = "faithful"
 BANISH = "banish"
@@ -645,28 +647,14 @@ def curvo_metrics(votes: pl.DataFrame) -> dict[str, float | None]:
 # ----- budget ------------------------------------------------------------------------
 
 
-def _budget_by(ledger: pl.DataFrame, key: str) -> pl.DataFrame:
-    return (
-        ledger.group_by(key)
-        .agg(
-            pl.len().alias("calls"),
-            (pl.col("outcome") == "ok").sum().alias("ok_calls"),
-            pl.col("tokens_in").sum().alias("tokens_in"),
-            pl.col("tokens_out").sum().alias("tokens_out"),
-            (pl.col("cost_nano").sum() / 1e9).alias("usd"),
-        )
-        .sort(key)
-    )
-
-
 def budget_per_phase(ledger: pl.DataFrame) -> pl.DataFrame:
     """Attempts, ok calls, tokens and USD per phase (ledger rows are attempts)."""
-    return _budget_by(ledger, "phase")
+    return spend_by(ledger, "phase")
 
 
 def budget_per_agent(ledger: pl.DataFrame) -> pl.DataFrame:
     """Attempts, ok calls, tokens and USD per agent."""
-    return _budget_by(ledger, "agent")
+    return spend_by(ledger, "agent")
 
 
 def budget_totals(ledger: pl.DataFrame) -> dict[str, float]:

@@ -301,7 +301,7 @@ def ledger() -> pl.DataFrame:
 def test_budget_tables():
     ph = M.budget_per_phase(ledger())
     rt = ph.filter(pl.col("phase") == "roundtable").row(0, named=True)
-    assert (rt["calls"], rt["ok_calls"], rt["tokens_in"], rt["tokens_out"]) == (3, 2, 180, 30)
+    assert (rt["attempts"], rt["ok_calls"], rt["tokens_in"], rt["tokens_out"]) == (3, 2, 180, 30)
     assert rt["usd"] == pytest.approx(0.0035)
     ag = M.budget_per_agent(ledger())
     assert ag["agent"].to_list() == ["p1", "p2"] and ag["usd"].to_list() == pytest.approx([0.0025, 0.0015])

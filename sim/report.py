@@ -142,14 +142,14 @@ def meaning(env: Any, name: str) -> str | None:
     """One line saying what a report's metric name means: the environment's MetricSpec (title, unit, doc) or
     glossary for outcome keys (``o.KEY``, dotted for nested outcomes), else the generic dictionary."""
     key = name[2:] if name.startswith("o.") else name
-    if name.startswith("o."):
+    if name.startswith("o."):  # a declared outcome metric, the glossary, then a tick metric of that name
         spec = _spec(env, key)
+        doc = (getattr(_env_cls(env), "glossary", None) or {}).get(key)
+        if doc and (spec is None or spec.source != "outcome"):
+            return doc
         if spec is not None:
             unit = f" [{spec.unit}]" if spec.unit else ""
             return f"{spec.title}{unit}" + (f": {spec.doc}" if spec.doc else "")
-        doc = (getattr(_env_cls(env), "glossary", None) or {}).get(key)
-        if doc:
-            return doc
     if key in GENERIC:
         return GENERIC[key][0]
     return None

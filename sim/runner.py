@@ -260,7 +260,7 @@ class Simulation:
             bar.close()
         result = self.finish(error=error)
         if error is not None:
-            raise RunFailed(f"run failed: {type(error).__name__}: {error}", result) from error
+            raise RunFailed(self.ledger.scrub(f"run failed: {type(error).__name__}: {error}"), result) from None
         return result
 
     def _close_providers(self, runner) -> None:
@@ -312,7 +312,7 @@ class Simulation:
                     "policies": self._policy_counts()},
             "budget_usd": self.cfg["budget"].get("run_usd"),
             "wall_s": round(wall, 3),
-            "error": None if error is None else f"{type(error).__name__}: {error}",
+            "error": None if error is None else self.ledger.scrub(f"{type(error).__name__}: {error}"),
             "dir": str(self.rd.path) if self.rd else None,
         }
 

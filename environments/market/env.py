@@ -227,6 +227,26 @@ class MarketEnv(Environment):
         MetricSpec("excess_kurtosis", "Excess kurtosis of returns", "", "outcome", None, "outcome"),
     )
 
+    # one-line meanings of outcome keys that are not declared metrics (`agora report`, docs/reports.md)
+    glossary = {
+        "setup": "market setup: induced (Gode-Sunder values and costs) or asset (fundamental, dividends, shock)",
+        "n_traders": "traders in the market", "volume": "units traded over the run",
+        "abs_return_autocorr": "lag-1 autocorrelation of absolute log returns (volatility clustering when > 0)",
+        "tail_index": "Hill estimate of the tail index of absolute returns (smaller: fatter tails)",
+        "conserved": "cash and units were conserved by every trade (accounting check)",
+        "realised_surplus": "buyers' values minus sellers' costs over executed trades (induced setup)",
+        "max_surplus": "largest surplus the induced values and costs allow (competitive equilibrium)",
+        "dividends_paid": "cash paid as dividends over the run, cents (asset setup)",
+        "event_study": "price reaction to the shock (asset setup with a shock; null otherwise)",
+        "event_study.pre_mean": "event study: mean trade price in the window before the shock, cents",
+        "event_study.post_mean": "event study: mean trade price in the window from the shock on, cents",
+        "event_study.change_pct": "event study: post-shock mean price vs pre-shock mean, percent",
+        "event_study.sign": "event study: sign of the price change (+1, -1, 0 if none or undetermined)",
+        "event_study.shock_tick": "event study: tick of the interest-rate announcement",
+        "event_study.shock_size_pct": "event study: announced shift of the fundamental, percent",
+        "event_study.window": "event study: ticks compared before and after the shock",
+        "event_study.sign_matches": "event study: the price moved in the shock's direction (share of runs)",
+    }
     quick = ("env.n_traders=8", "env.ticks=5")
 
     @classmethod

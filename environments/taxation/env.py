@@ -219,6 +219,19 @@ class TaxationEnv(Environment):
     )
 
     aliases = {"planner": "planner"}  # `agora run env=taxation planner=saez`
+    # one-line meanings of outcome keys that are not declared metrics (`agora report`, docs/reports.md)
+    glossary = {
+        "planner": "tax planner that set the schedule (fixed, us_federal, saez, grid, llm...)",
+        "inverse_income_welfare": "AI Economist SWF: utility weighted by normalised inverse pre-tax income",
+        "llm_economist_swf": "LLM Economist SWF: sum of utility / pre-tax income (behaves like maximin)",
+        "hours_mean": "mean hours worked per worker in the last tick",
+        "periods": "tax periods played (the planner sets rates once per period)",
+        "conservation_ok": "every tick's taxes were fully rebated and coin was conserved (accounting check)",
+        "saez_elasticity": "labour elasticity the Saez planner used last (clipped estimate)",
+        "elasticity_estimate": "raw labour elasticity estimated from the income/rate history (NaN: none yet)",
+        "grid_predicted_welfare": "planner objective the grid search predicted for its schedule",
+        "final_rates": "marginal rate of each bracket at the end", "cutoffs": "lower income cutoff of each bracket",
+    }
     quick = ("env.n_workers=12", "env.ticks=6", "env.period_ticks=2")
 
     @classmethod

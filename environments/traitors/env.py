@@ -115,6 +115,9 @@ class TraitorsEnv(Environment):
         MetricSpec("p_faithful_win_random", "Faithful win rate, random play", "probability", "game", None,
                    "outcome", "exact faithful win probability when everybody votes at random"),
     )
+    # one-line meanings of outcome keys that are not declared metrics (`agora report`, docs/reports.md)
+    glossary = {"traitors": "the initial traitors", "recruited": "faithful who accepted a recruitment offer",
+                "metrics_error": "why the game metrics could not be computed"}
     quick = ("env.n_players=8", "env.n_traitors=2", "env.discussion_passes=1")
     live = LiveOptions(human_seat=True, seat_label="player",
                        channels={"speak": "speech", "react": "speech", "conclave": "team", "vote": "choice",
@@ -132,15 +135,22 @@ class TraitorsEnv(Environment):
         lo, hi = wilson_interval(wins, n)
         rate = wins / n
         rows = [{"key": "win_rate", "metric": "faithful win rate (Wilson)", "value": rate, "interval": (lo, hi),
-                 "n": n}]
+                 "n": n, "doc": "share of these games the faithful won, with its Wilson 95% interval"}]
         p0s = {o.get("p_faithful_win_random") for o in outcomes}
         if len(p0s) == 1 and isinstance(next(iter(p0s)), (int, float)):
             p0 = float(next(iter(p0s)))
-            rows += [{"key": "p_random", "metric": "random baseline (exact)", "value": p0},
-                     {"key": "lift", "metric": "lift over random", "value": rate - p0}]
+            rows += [{"key": "p_random", "metric": "random baseline (exact)", "value": p0,
+                      "doc": "exact faithful win probability for this N and T when every vote is uniformly random"},
+                     {"key": "lift", "metric": "lift over random", "value": rate - p0,
+                      "doc": "faithful win rate minus the exact random baseline"}]
             if rate != p0 and 0 < rate < 1:
                 rows.append({"key": "games_needed", "metric": "games needed to tell apart (80% power)",
-                             "value": games_needed(rate, p0)})
+                             "value": games_needed(rate, p0),
+                             "doc": "games for a two-sided 5% test to tell this win rate from the baseline, 80% power"})
+        elif len(p0s) > 1:  # never pick one baseline for games of different sizes
+            shown = ", ".join(sorted(f"{p:.5f}" if isinstance(p, (int, float)) else str(p) for p in p0s))
+            rows.append({"key": "p_random", "metric": f"random baseline: MIXED ({shown})", "value": None,
+                         "doc": "these games have different exact baselines (different N or T); no lift is computed"})
         return rows
 
     @classmethod

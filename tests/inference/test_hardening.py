@@ -313,3 +313,31 @@ def _assert_no_key_in_frame(df: pl.DataFrame) -> None:
             hits = df.filter(pl.col(col).str.contains(KEY, literal=True) |
                              pl.col(col).str.contains(f"Bearer {KEY}", literal=True))
             assert hits.height == 0, (col, hits.head(2).rows())
+
+
+def test_an_untyped_provider_error_is_scrubbed_in_the_summary(tmp_path, monkeypatch):
+    """An error no layer knows (raised mid-run) reaches summary.json and the raised message without the key."""
+    import json
+
+    import sim
+    from sim.runner import RunFailed
+
+    secret = "sk-untyped-SECRET-0123456789"
+    monkeypatch.setenv("AGORA_TEST_KEY", secret)
+
+    def boom(self):
+        raise RuntimeError(f"provider exploded with Authorization: Bearer {secret}")
+
+    from environments.traitors.env import TraitorsEnv
+
+    monkeypatch.setattr(TraitorsEnv, "phase_roundtable", boom)
+    from sim.testing.loopback import LoopbackServer
+
+    d = tmp_path / "r"
+    with LoopbackServer() as srv, pytest.raises(RunFailed) as e:
+        sim.run(["llm=scripted", "env.n_players=5", "env.n_traitors=1", f"run.dir={d}",
+                 f"+agent.llm_by_role.traitor={{provider: openai, model: m, base_url: '{srv.base_url}', "
+                 "api_key_env: AGORA_TEST_KEY, prices: {m: {input_per_mtok: 1, output_per_mtok: 1}}}"])
+    assert secret not in str(e.value)
+    summary = (d / "summary.json").read_text()
+    assert secret not in summary and "RuntimeError" in json.loads(summary)["error"]

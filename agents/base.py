@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from agents.embeddings import make_embedder
 from agents.memory import MemoryStream, RetrievalConfig
 from agents.persona import Persona
+from agents.profiles import Profile, plain_memory, provider_of, resolve, split_observation, text_field
 from agents.prompts import render
 from sim.engine import PlayerBase
 from sim.inference.types import json_schema
@@ -51,16 +52,56 @@ class Player(PlayerBase):
     def name(self) -> str:
         return self.persona.name
 
+    @property
+    def profile(self) -> Profile:
+        """``agent.prompt_profile`` for this agent's endpoint (``auto``: small for the embedded model)."""
+        env = self.model
+        agent_cfg = getattr(env, "agent_cfg", None) or {}
+        provider = provider_of(self.endpoint, agent_cfg, getattr(env, "llm_cfg", None) or {})
+        return resolve(agent_cfg.get("prompt_profile") or "auto", provider)
+
+    @property
+    def temperature_cap(self) -> float | None:
+        return self.profile.temperature
+
+    def rules_text(self) -> str:
+        """The environment's rules, the same for every agent of a run (the prompt's shared prefix)."""
+        return ""
+
     def role_text(self) -> str:
-        """Environment-specific standing instructions (stable across calls)."""
+        """Environment-specific standing instructions for this agent (stable across calls)."""
+        return ""
+
+    def example(self, purpose: str, action_cls: type[BaseModel]) -> str:
+        """A short example of a good answer for ``purpose`` (the small profile shows it); "" for none."""
         return ""
 
     def build_messages(self, purpose: str, action_cls: type[BaseModel], observation: str, *, now: int,
                        budget: str = "") -> tuple[tuple[str, str], ...]:
-        """The prompt: persona and role (byte-stable), then memories, the budget view and the question."""
-        system = render("act", prefix=self.persona.prefix(), role=self.role_text())
-        mems = self.memory.retrieve(observation, now=now, k=self.memory_k) if len(self.memory) else []
-        mem_text = ("Memories:\n" + "\n".join(f"- {m.text[: self.memory_chars]}" for m in mems) + "\n") if mems else ""
-        user = render("user", memories=mem_text, budget=budget, observation=observation,
-                      fields=schema_fields(action_cls))
-        return (("system", system), ("user", user))
+        """The prompt: what every agent shares first, the agent's own part last (agents/profiles.py).
+
+        Byte-stable: a function of the agent's state and the observation only.
+        """
+        prof = self.profile
+        observation, own = split_observation(observation)
+        rules = self.rules_text()
+        system = render(prof.system, rules=rules + "\n" if rules else "")
+        k = self.memory_k if prof.memory_k is None else min(self.memory_k, prof.memory_k)
+        chars = self.memory_chars if prof.memory_chars is None else min(self.memory_chars, prof.memory_chars)
+        mems = self.memory.retrieve(observation, now=now, k=k) if len(self.memory) and k else []
+        if prof.name == "full":
+            mem_text = ("Memories:\n" + "\n".join(f"- {m.text[:chars]}" for m in mems) + "\n") if mems else ""
+            user = render(prof.user, observation=observation, prefix=self.persona.prefix(),
+                          role=f"Your player id: {self.aid}. {self.role_text()}".strip(),
+                          memories=mem_text, budget=budget + (own + "\n" if own else ""),
+                          fields=schema_fields(action_cls))
+            return (("system", system), ("user", user))
+        lines = [plain_memory(m.text)[:chars] for m in mems]
+        mem_text = ("You recall:\n" + "\n".join(f"- {x}" for x in lines) + "\n") if lines else ""
+        ex = self.example(purpose, action_cls) if prof.examples else ""
+        # a free-text answer ends on its question (a small model continues the last line it reads)
+        answer = "" if text_field(action_cls) is not None else f"Reply with {schema_fields(action_cls)}"
+        who = f"You are {self.aid} ({self.name}). {self.role_text()}".strip()
+        user = render(prof.user, observation=observation.rstrip("\n"), who=who, memories=mem_text, budget=budget,
+                      example=f"{ex}\n" if ex else "", own=own + ("\n" if own and answer else ""), answer=answer)
+        return (("system", system), ("user", user.rstrip("\n")))

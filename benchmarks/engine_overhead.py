@@ -2,6 +2,13 @@
 
     python benchmarks/engine_overhead.py            # traitors 60 players, taxation/market 1000 agents
     python benchmarks/engine_overhead.py --quick    # traitors 12 players x 2 rounds; taxation, market 100 x 3
+    python benchmarks/engine_overhead.py --no-reference   # skip the per-agent reference runs
+
+Each scenario runs twice in the same process: through the batch path (scripted decisions of a
+phase as arrays, sim/batch.py) and through the per-agent reference path
+(``engine.batch_scripted=false``); ``<label>_speedup_vs_reference`` is their ratio. The target
+is >= 50,000 scripted agent-steps/s per environment at 1,000 agents. ``agent_steps_per_s`` divides by
+the run's wall time (setup and the final frames included); ``tick_agent_steps_per_s`` by the ticks alone.
 
 An agent-step is one agent's decision in one tick: a ledger row with outcome ok (scripted
 endpoints take the client's direct path and still write one row per decision), or, for
@@ -83,22 +90,39 @@ def direct_provider_us(n: int) -> float:
 
 
 def run_one(overrides: list[str]) -> dict[str, float]:
-    res = sim.run(overrides + COMMON, progress=False)
+    """One run through the session API: wall from summary.json, and the ticks alone (setup and the
+    final frames excluded), which is what a long run's throughput tends to."""
+    from sim.config import compose, to_dict
+    from sim.runner import Simulation
+
+    session = Simulation(to_dict(compose(overrides + COMMON)), None)
+    session.start()
+    tick_s = 0.0
+    more = True
+    while more:
+        t0 = time.perf_counter()
+        more = session.step()
+        tick_s += time.perf_counter() - t0
+    res = session.finish()
     wall = float(res.summary.get("wall_s") or 0.0)
     steps = agent_steps(res.ledger, res.events)
     return {"wall_s": wall, "ticks": float(res.summary.get("ticks") or 0), "agent_steps": float(steps),
             "agent_steps_per_s": steps / wall if wall > 0 else float("nan"),
-            "us_per_agent_step": wall / steps * 1e6 if steps else float("nan")}
+            "us_per_agent_step": wall / steps * 1e6 if steps else float("nan"),
+            "tick_agent_steps_per_s": steps / tick_s if tick_s > 0 else float("nan")}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--no-reference", action="store_true", help="skip the per-agent reference runs")
     a = ap.parse_args(argv)
     direct = direct_provider_us(2000)
     figs: dict[str, float] = {"direct_scripted_provider_us_per_call": direct}
     for label, ov in scenarios(a.quick):
         try:
+            for path in ("true", "false"):  # warm both paths (imports, model classes) on one tick
+                sim.run(ov + COMMON + ["run.max_ticks=1", f"engine.batch_scripted={path}"], progress=False)
             out = run_one(ov)
         except Exception as e:  # envs are still being written; a broken one must not hide the rest
             print(f"note: {label} skipped: {type(e).__name__}: {str(e)[:200]}")
@@ -109,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
             figs[f"{label}_{k}"] = v
         if out["agent_steps"]:
             figs[f"{label}_engine_over_direct_ratio"] = out["us_per_agent_step"] / direct
+        if not a.no_reference and out["agent_steps"]:
+            ref = run_one(ov + ["engine.batch_scripted=false"])
+            figs[f"{label}_reference_agent_steps_per_s"] = ref["agent_steps_per_s"]
+            figs[f"{label}_reference_tick_agent_steps_per_s"] = ref["tick_agent_steps_per_s"]
+            figs[f"{label}_speedup_vs_reference"] = out["agent_steps_per_s"] / ref["agent_steps_per_s"]
+            figs[f"{label}_tick_speedup_vs_reference"] = out["tick_agent_steps_per_s"] / ref["tick_agent_steps_per_s"]
     print("# engine_overhead (scripted agents; wall_s from summary.json)")
     for k, v in figs.items():
         print(f"{k}: {v:.4g}")

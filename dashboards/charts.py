@@ -31,19 +31,46 @@ def line(df: pl.DataFrame, x: str, y: str, title: str, x_title: str, y_title: st
 
 
 def bars(df: pl.DataFrame, category: str, value: str, title: str, category_title: str,
-         value_title: str, horizontal: bool = True) -> alt.Chart:
-    cat = alt.Y(f"{category}:N", title=category_title, sort="-x") if horizontal else \
-        alt.X(f"{category}:N", title=category_title, sort="-y")
+         value_title: str, horizontal: bool = True, order: Sequence[str] | None = None) -> alt.Chart:
+    """Bars by category, biggest first, or in ``order`` (deciles stay in decile order)."""
+    sort = list(order) if order is not None else ("-x" if horizontal else "-y")
+    cat = alt.Y(f"{category}:N", title=category_title, sort=sort) if horizontal else \
+        alt.X(f"{category}:N", title=category_title, sort=sort)
     val = alt.X(f"{value}:Q", title=value_title) if horizontal else alt.Y(f"{value}:Q", title=value_title)
     enc = {"y": cat, "x": val} if horizontal else {"x": cat, "y": val}
     return alt.Chart(_frame(df), title=title).mark_bar().encode(**enc, tooltip=[category, value])
 
 
-def spend_lines(spend: pl.DataFrame, title: str = "Cumulative spend and budget remaining") -> alt.Chart:
+def spend_lines(spend: pl.DataFrame, title: str = "Cumulative spend and budget remaining",
+                unit: str = "USD") -> alt.Chart:
     """Cumulative USD and budget remaining (USD) over ticks, one line each."""
     cols = ["cumulative_usd"] + (["remaining_usd"] if spend["remaining_usd"].drop_nulls().len() else [])
     long = spend.select("tick", *cols).unpivot(index="tick", variable_name="series", value_name="usd")
-    return line(long, "tick", "usd", title, "tick (engine step)", "USD", color="series", color_title="series")
+    return line(long, "tick", "usd", title, "tick (engine step)", unit, color="series", color_title="series")
+
+
+def tokens_chart(tokens: pl.DataFrame, title: str = "Tokens per tick: input (cached, not cached) and output") -> alt.Chart:
+    """Stacked bars of tokens per tick by kind (``dashboards.data.tokens_over_ticks``)."""
+    return alt.Chart(_frame(tokens), title=title).mark_bar().encode(
+        x=alt.X("tick:O", title="tick (engine step)"), y=alt.Y("tokens:Q", title="tokens (count)", stack=True),
+        color=alt.Color("kind:N", title="tokens"), tooltip=["tick", "kind", "tokens"])
+
+
+def budget_share_lines(shares: pl.DataFrame, title: str = "Budget left, as a share of each cap") -> alt.Chart:
+    """Share (0-1) of each budget cap left after every tick (``dashboards.data.budget_left_shares``)."""
+    return line(shares, "tick", "share_left", title, "tick (engine step)", "share of the cap left (0-1)",
+                color="cap", color_title="cap")
+
+
+def with_markers(chart: alt.Chart, markers: Sequence[dict]) -> alt.LayerChart | alt.Chart:
+    """Vertical rules at marked ticks (a shock), labelled, over a tick chart."""
+    if not markers:
+        return chart
+    m = pl.DataFrame(list(markers), schema={"tick": pl.Int64, "label": pl.Utf8}, orient="row")
+    rule = alt.Chart(_frame(m)).mark_rule(color="#d62728", strokeDash=[6, 3]).encode(x="tick:Q", tooltip=["label"])
+    text = alt.Chart(_frame(m)).mark_text(align="left", dx=4, dy=-6, color="#d62728").encode(
+        x="tick:Q", y=alt.value(8), text="label:N")
+    return alt.layer(chart, rule, text, title=chart.title)
 
 
 def heatmap(df: pl.DataFrame, x: str, y: str, value: str, title: str, x_title: str, y_title: str,

@@ -290,8 +290,26 @@ def headline(outcome: dict[str, Any] | None, keys: Sequence[str] = (), n: int = 
 
 
 RUN_COLUMNS = {"run": pl.Utf8, "env": pl.Utf8, "seed": pl.Int64, "status": pl.Utf8, "outcome": pl.Utf8,
-               "calls": pl.Int64, "tokens": pl.Int64, "usd": pl.Float64, "wall_s": pl.Float64,
-               "provider": pl.Utf8, "model": pl.Utf8, "is_llm": pl.Boolean, "human_seats": pl.Int64}
+               "calls": pl.Int64, "tokens": pl.Int64, "usd": pl.Float64, "usd_unit": pl.Utf8, "wall_s": pl.Float64,
+               "provider": pl.Utf8, "model": pl.Utf8, "is_llm": pl.Boolean, "fallback_share": pl.Float64,
+               "truncated": pl.Int64, "degraded": pl.Boolean, "human_seats": pl.Int64}
+
+
+def usd_unit(summary: dict[str, Any]) -> str:
+    """What a run's USD figures are: ``shadow USD`` (priced, never billed) or ``USD``, as summary.json says.
+
+    Runs written before summary.llm.usd_unit existed: local and scripted models are shadow-priced.
+    """
+    llm = summary.get("llm") if isinstance(summary.get("llm"), dict) else {}
+    unit = llm.get("usd_unit")
+    if isinstance(unit, str) and unit:
+        return unit
+    return "shadow USD" if llm.get("provider") in ("local", "scripted", "oracle") else "USD"
+
+
+def is_degraded(summary: dict[str, Any]) -> bool:
+    llm = summary.get("llm") if isinstance(summary.get("llm"), dict) else {}
+    return summary.get("status") == "degraded" or llm.get("degraded") is True
 
 
 def summary_row(rel: str, s: dict[str, Any]) -> dict[str, Any]:
@@ -312,9 +330,11 @@ def summary_row(rel: str, s: dict[str, Any]) -> dict[str, Any]:
             "outcome": headline(s.get("outcome"), headline_keys(str(s.get("env", "")))),
             "calls": num(llm.get("calls", 0), int),
             "tokens": num((llm.get("tokens_in") or 0) + (llm.get("tokens_out") or 0), int),
-            "usd": num(llm.get("usd", 0.0), float), "wall_s": num(s.get("wall_s"), float),
+            "usd": num(llm.get("usd", 0.0), float), "usd_unit": usd_unit(s), "wall_s": num(s.get("wall_s"), float),
             "provider": str(llm.get("provider", "")), "model": str(llm.get("model", "")),
             "is_llm": llm.get("is_llm") if isinstance(llm.get("is_llm"), bool) else None,
+            "fallback_share": num(llm.get("fallback_share"), float) if llm.get("fallback_share") is not None else None,
+            "truncated": num(llm.get("truncated", 0), int), "degraded": is_degraded(s),
             "human_seats": num(policies.get("human"), int) if not isinstance(policies.get("human"), bool) else None}
 
 
@@ -369,13 +389,148 @@ def spend_by(ledger: pl.DataFrame, key: str) -> pl.DataFrame:
 
 
 def outcome_counts(ledger: pl.DataFrame) -> dict[str, int]:
-    """Denied, fallback, failed and invalid attempts: what the budget or the provider refused."""
+    """Replies (``calls``, as summary.llm.calls and ``agora run`` count them) and the attempts the
+    budget or the provider refused, cut or could not use."""
+    from sim.inference.ledger import REPLIED
+
     if ledger.height == 0 or "outcome" not in ledger.columns:
-        return {"ok": 0, "denied": 0, "fallback": 0, "failed": 0, "invalid": 0}
+        return {"calls": 0, "ok": 0, "truncated": 0, "denied": 0, "fallback": 0, "failed": 0, "invalid": 0}
     oc = ledger["outcome"]
-    return {"ok": int((oc == "ok").sum()), "denied": int((oc == "denied").sum()),
+    return {"calls": int(oc.is_in(list(REPLIED)).sum()), "ok": int((oc == "ok").sum()),
+            "truncated": int((oc == "truncated").sum()), "denied": int((oc == "denied").sum()),
             "fallback": int((oc == "fallback").sum()), "failed": int(oc.is_in(FAILED_OUTCOMES).sum()),
             "invalid": int((oc == "invalid_output").sum())}
+
+
+def decisions_by_purpose(ledger: pl.DataFrame) -> pl.DataFrame:
+    """Per purpose: model decisions (call ids that reached a provider other than scripted), how many fell
+    back to the scripted policy and how many replies the output cap cut. Empty for a scripted run."""
+    schema = {"purpose": pl.Utf8, "decisions": pl.Int64, "fallbacks": pl.Int64, "truncated": pl.Int64,
+              "fallback_share": pl.Float64}
+    if ledger.height == 0 or not {"call_id", "provider", "purpose", "outcome"} <= set(ledger.columns):
+        return pl.DataFrame(schema=schema)
+    asked = ledger.filter(pl.col("provider") != "scripted")["call_id"].unique()
+    rows = ledger.filter(pl.col("call_id").is_in(asked.implode()))
+    if rows.height == 0:
+        return pl.DataFrame(schema=schema)
+    per = rows.group_by("call_id").agg(pl.col("purpose").first(), (pl.col("outcome") == "fallback").any().alias("fb"),
+                                       (pl.col("outcome") == "truncated").sum().alias("cut"))
+    out = (per.group_by("purpose").agg(pl.len().alias("decisions"), pl.col("fb").sum().alias("fallbacks"),
+                                       pl.col("cut").sum().alias("truncated"))
+           .with_columns((pl.col("fallbacks") / pl.col("decisions")).alias("fallback_share")).sort("purpose"))
+    return out.cast(schema)
+
+
+def tokens_over_ticks(ledger: pl.DataFrame) -> pl.DataFrame:
+    """tick, kind (input, of which cached, output), tokens: the compute a run used, tick by tick."""
+    schema = {"tick": pl.Int64, "kind": pl.Utf8, "tokens": pl.Int64}
+    if ledger.height == 0 or not {"tick", "tokens_in", "tokens_out"} <= set(ledger.columns):
+        return pl.DataFrame(schema=schema)
+    cached = pl.col("tokens_cached") if "tokens_cached" in ledger.columns else pl.lit(0)
+    wide = ledger.group_by("tick").agg((pl.col("tokens_in") - cached).sum().alias("input (not cached)"),
+                                       cached.sum().alias("input (cached)"), pl.col("tokens_out").sum().alias("output"))
+    return (wide.unpivot(index="tick", variable_name="kind", value_name="tokens").cast(schema)
+            .sort(["tick", "kind"]))
+
+
+def budget_caps(config: dict[str, Any] | None) -> dict[str, float]:
+    """The USD caps of a run's budget (run, per agent, per team), from its config.yaml; unset ones left out."""
+    b = (config or {}).get("budget") if isinstance(config, dict) else None
+    if not isinstance(b, dict):
+        return {}
+    out: dict[str, float] = {}
+    for key, label in (("run_usd", "run"), ("per_agent_usd", "per agent (most-spent agent)")):
+        v = b.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+            out[label] = float(v)
+    for team, v in (b.get("per_team_usd") or {}).items() if isinstance(b.get("per_team_usd"), dict) else ():
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+            out[f"team {team}"] = float(v)
+    return out
+
+
+def budget_left_shares(ledger: pl.DataFrame, caps: dict[str, float]) -> pl.DataFrame:
+    """tick, cap, share_left (0-1) of each run/agent cap after that tick: how close each cap came to binding.
+
+    The per-agent line follows whichever agent has spent most so far. Team caps need the
+    team's members, which the ledger does not hold: they are listed, not drawn.
+    """
+    schema = {"tick": pl.Int64, "cap": pl.Utf8, "share_left": pl.Float64}
+    if ledger.height == 0 or "cost_nano" not in ledger.columns:
+        return pl.DataFrame(schema=schema)
+    parts = []
+    ticks = ledger.group_by("tick").agg((pl.col("cost_nano").sum() / 1e9).alias("usd")).sort("tick")
+    for label, cap in caps.items():
+        if label == "run":
+            parts.append(ticks.select("tick", pl.lit(label).alias("cap"),
+                                      (1 - pl.col("usd").cum_sum() / cap).alias("share_left")))
+        elif label.startswith("per agent"):
+            per = (ledger.group_by(["tick", "agent"]).agg((pl.col("cost_nano").sum() / 1e9).alias("usd"))
+                   .sort("tick").with_columns(pl.col("usd").cum_sum().over("agent").alias("spent")))
+            top = per.group_by("tick").agg(pl.col("spent").max()).sort("tick")
+            # carry an agent's total forward through ticks it did not spend in
+            top = top.with_columns(pl.col("spent").cum_max())
+            parts.append(top.select("tick", pl.lit(label).alias("cap"), (1 - pl.col("spent") / cap).alias("share_left")))
+    if not parts:
+        return pl.DataFrame(schema=schema)
+    return pl.concat([p.cast(schema) for p in parts]).sort(["cap", "tick"])
+
+
+def read_config(root: Path | str, path: Path) -> dict[str, Any] | None:
+    """A run's config.yaml (safe YAML only), or None when it is missing, unreadable or links outside ``root``."""
+    import yaml
+
+    try:
+        f = confine_file(root, path, "config.yaml")
+        d = yaml.safe_load(f.read_text())
+    except (PathRefused, OSError, ValueError, yaml.YAMLError):
+        return None
+    return d if isinstance(d, dict) else None
+
+
+def comparable_key(summary: dict[str, Any]) -> tuple[str, str, int, bool, str]:
+    """What must match for two runs' per-dollar figures to be pooled: model, status, human seats,
+    degraded or not, and the USD unit (cash and shadow USD never mix)."""
+    llm = summary.get("llm") if isinstance(summary.get("llm"), dict) else {}
+    pol = llm.get("policies") if isinstance(llm.get("policies"), dict) else {}
+    human = pol.get("human") if isinstance(pol.get("human"), int) else 0
+    return (f"{llm.get('provider', '?')}/{llm.get('model', '?')}", str(summary.get("status", "?")), int(human),
+            is_degraded(summary), usd_unit(summary))
+
+
+def per_usd_by_group(runs: Sequence["Run"], value: str, label: str) -> pl.DataFrame:
+    """Per comparable group (``comparable_key``) of runs: runs, total of outcome ``value``, USD spent, and
+    ``label`` = total value / total USD in the group's own unit (n/a where the group spent nothing)."""
+    schema = {"model": pl.Utf8, "status": pl.Utf8, "human_seats": pl.Int64, "degraded": pl.Boolean,
+              "unit": pl.Utf8, "runs": pl.Int64, value: pl.Float64, "spent": pl.Float64, label: pl.Utf8}
+    groups: dict[tuple, list] = {}
+    for r in runs:
+        groups.setdefault(comparable_key(r.summary), []).append(r)
+    rows = []
+    for (model, status, human, degraded, unit), rs in sorted(groups.items()):
+        vals = [(r.summary.get("outcome") or {}).get(value) for r in rs]
+        total = float(sum(v for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)))
+        spent = sum(run_usd(r.summary) for r in rs)
+        ratio = f"{total / spent:.4g} per {unit}" if spent > 0 else "n/a (no spend)"
+        rows.append({"model": model, "status": status, "human_seats": human, "degraded": degraded, "unit": unit,
+                     "runs": len(rs), value: total, "spent": spent, label: ratio})
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def no_beliefs_reason(summary: dict[str, Any], config: dict[str, Any] | None, events: pl.DataFrame) -> str:
+    """Why a Traitors run has no belief probes, from what the run wrote (never a guess)."""
+    env = (config or {}).get("env") if isinstance((config or {}).get("env"), dict) else {}
+    if env.get("belief_probe") is False:
+        return "belief probes are off in this run's config (env.belief_probe=false)"
+    status = str(summary.get("status", "?"))
+    phases = set(events["phase"].unique().to_list()) if events.height and "phase" in events.columns else set()
+    if "belief" not in phases:
+        why = {"aborted_budget": "its budget ran out", "failed": "it failed", "abandoned": "it was abandoned",
+               "degraded": "it stopped degraded", "running": "it is still running"}.get(status)
+        if why:
+            return f"the run ended before its first belief phase: {why} (status {status}, tick {summary.get('ticks')})"
+        return f"no belief phase ran (status {status}, {summary.get('ticks')} ticks)"
+    return f"the belief phases wrote no readable belief events (status {status})"
 
 
 def run_usd(summary: dict[str, Any]) -> float:
@@ -386,8 +541,9 @@ def run_usd(summary: dict[str, Any]) -> float:
 
 
 COMPARISON_SCHEMA = {"run": pl.Utf8, "env": pl.Utf8, "status": pl.Utf8, "ticks": pl.Int64, "usd": pl.Float64,
-                     "budget_usd": pl.Float64, "calls": pl.Int64, "is_llm": pl.Boolean, "ok": pl.Int64,
-                     "denied": pl.Int64, "fallback": pl.Int64, "failed": pl.Int64}
+                     "usd_unit": pl.Utf8, "budget_usd": pl.Float64, "calls": pl.Int64, "is_llm": pl.Boolean,
+                     "ok": pl.Int64, "truncated": pl.Int64, "denied": pl.Int64, "fallback": pl.Int64,
+                     "failed": pl.Int64}
 
 
 def comparison_table(runs: Sequence[Run]) -> pl.DataFrame:
@@ -402,9 +558,10 @@ def comparison_table(runs: Sequence[Run]) -> pl.DataFrame:
         llm = r.summary.get("llm") or {}
         rows.append({"run": r.label, "env": r.env, "status": str(r.summary.get("status")),
                      "ticks": int(r.summary.get("ticks") or 0), "usd": run_usd(r.summary),
-                     "budget_usd": r.summary.get("budget_usd"), "calls": llm.get("calls"),
-                     "is_llm": llm.get("is_llm"), "ok": c["ok"], "denied": c["denied"],
-                     "fallback": c["fallback"], "failed": c["failed"]})
+                     "usd_unit": usd_unit(r.summary), "budget_usd": r.summary.get("budget_usd"),
+                     # the ledger's count: the same number summary.llm.calls, agora run and agora report show
+                     "calls": c["calls"], "is_llm": llm.get("is_llm"), "ok": c["ok"], "truncated": c["truncated"],
+                     "denied": c["denied"], "fallback": c["fallback"], "failed": c["failed"]})
     return pl.DataFrame(rows, schema=COMPARISON_SCHEMA, orient="row")
 
 

@@ -42,8 +42,9 @@ def selected_run(env: str, key: str, missing: str, missing_level: str = "warning
 
 
 def declared_tick_charts(met: pl.DataFrame, specs: Sequence[MetricSpec],
-                         x_title: str = "tick (engine step)") -> list[str]:
-    """One line chart per declared group (one per unit inside a group); returns the titles drawn."""
+                         x_title: str = "tick (engine step)", markers: Sequence[dict] = ()) -> list[str]:
+    """One line chart per declared group (one per unit inside a group), with ``markers`` (a shock tick)
+    drawn as rules; a group this run wrote no values for is named, not drawn empty. Returns the titles drawn."""
     titles = []
     for group, gspecs in declared.tick_groups(specs).items():
         units = declared.by_unit(gspecs)
@@ -52,22 +53,45 @@ def declared_tick_charts(met: pl.DataFrame, specs: Sequence[MetricSpec],
             title = declared.chart_title(group, unit, len(units))
             long = declared.long_series(met, uspecs)
             slot = slots[i % len(slots)]
-            slot.altair_chart(charts.multi_line(long, title, unit or "value (no unit)", x_title), width="stretch")
+            if long.height == 0:  # e.g. efficiency in an asset market: undefined, not zero
+                slot.caption(f"{title}: no values in this run (" + ", ".join(s.title for s in uspecs)
+                             + " not defined for its setup)")
+                continue
+            slot.altair_chart(charts.with_markers(charts.multi_line(long, title, unit or "value (no unit)", x_title),
+                                                  markers), width="stretch")
             notes = [f"{s.title}: {s.doc}" for s in uspecs if s.doc]
-            if long.height == 0:
-                notes.insert(0, "no values in this run")
             if notes:
                 slot.caption("; ".join(notes))
             titles.append(title)
     return titles
 
 
-def declared_outcome_tables(outcome: dict | None, specs: Sequence[MetricSpec]) -> list[str]:
+def decision_health(run: data.Run, purposes: Sequence[str] | None = None) -> None:
+    """Model decisions of the run that the scripted fallback answered or the output cap cut, per purpose.
+
+    Shown wherever a page draws what those decisions produced, so a fallback is never silent.
+    """
+    t = data.decisions_by_purpose(run.ledger)
+    if purposes is not None:
+        t = t.filter(pl.col("purpose").is_in(list(purposes)))
+    if t.height == 0:
+        return
+    fb, cut = int(t["fallbacks"].sum()), int(t["truncated"].sum())
+    msg = (f"Model decisions: {int(t['decisions'].sum())}; answered by the scripted fallback: {fb}; "
+           f"replies cut by the output cap (truncated): {cut}")
+    (st.warning if fb or cut else st.caption)(msg + (" (status degraded)" if data.is_degraded(run.summary) else ""))
+    if fb or cut:
+        st.dataframe(t, hide_index=True, width="content",
+                     column_config={"fallback_share": st.column_config.NumberColumn("fallback share", format="%.2f")})
+
+
+def declared_outcome_tables(outcome: dict | None, specs: Sequence[MetricSpec], spent: float | None = None,
+                            usd_unit: str = "USD") -> list[str]:
     """One table per declared outcome group, values as written in summary.json; returns the group titles."""
     titles = []
     for group, gspecs in declared.outcome_groups(specs).items():
         title = declared.group_title(group)
         st.subheader(title)
-        st.dataframe(declared.outcome_rows(gspecs, outcome), hide_index=True, width="stretch")
+        st.dataframe(declared.outcome_rows(gspecs, outcome, spent, usd_unit), hide_index=True, width="stretch")
         titles.append(title)
     return titles

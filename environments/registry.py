@@ -17,6 +17,7 @@ MODULES = {
     "traitors": "environments.traitors.env",
     "taxation": "environments.taxation.env",
     "market": "environments.market.env",
+    "macro": "environments.macro.env",
 }
 ENVIRONMENTS = tuple(MODULES)
 _CLASSES: dict[str, type["Environment"]] = {}

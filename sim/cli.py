@@ -15,7 +15,10 @@ USAGE = """agora <command> [args]
   replay PATH --out DIR    re-run a recorded run offline from its LLM cache (--overwrite: into a non-empty DIR)
   report PATH              summary and per-phase spend of a run or a sweep folder
   estimate [overrides]     dry run: projected calls / tokens / USD, no model called
-  dashboard [--runs DIR]   Streamlit dashboards over a runs folder (127.0.0.1 unless --address)
+  dashboard [--runs DIR] [--address HOST]
+                           Streamlit dashboards over a runs folder (on 127.0.0.1 unless --address;
+                           agora dashboard --help lists every option)
+  frontier [overrides]     cost-of-pass frontier over tiers x policies x budgets (--out DIR, --drop TIER)
 """
 
 
@@ -28,10 +31,33 @@ Hydra overrides of conf/config.yaml, e.g.
 Config groups: env, llm, budget, agent. A bad key or value stops with one line, before anything is written.
 """
 
-ESTIMATE_HELP = """usage: agora estimate [key=value ...]
+ESTIMATE_HELP = """usage: agora estimate [--seeds N] [--reask-rate P] [--measure] [key=value ...]
 
-Dry run with the same overrides as `agora run`: projected calls, tokens and USD; no model is called.
+Dry run with the same overrides as `agora run`: projected ticks, calls, tokens and USD, as the
+median and range over N seeds (default 5), with expected re-asks (P: the share of invalid replies;
+default measured per provider); local models also get a wall time from tokens per second
+(--measure times the model on this machine). No model is called unless --measure.
 """
+
+
+def _estimate_flags(rest: list[str]) -> tuple[dict, list[str]]:
+    """--seeds N, --reask-rate P and --measure; everything else is a Hydra override."""
+    flags: dict = {}
+    overrides: list[str] = []
+    it = iter(rest)
+    for a in it:
+        key, _, val = a.partition("=")
+        if key in ("--seeds", "--reask-rate"):
+            val = val or next(it, "")
+            try:
+                flags["seeds" if key == "--seeds" else "reask_rate"] = int(val) if key == "--seeds" else float(val)
+            except ValueError:
+                raise ValueError(f"{key}={val!r}: expected a number") from None
+        elif a == "--measure":
+            flags["measure"] = True
+        else:
+            overrides.append(a)
+    return flags, overrides
 
 HELP = ("-h", "--help")
 
@@ -87,12 +113,17 @@ def main(argv: list[str] | None = None) -> int:
         if cmd == "estimate":
             from sim.runner import estimate
 
-            est = estimate(rest)
+            flags, overrides = _estimate_flags(rest)
+            est = estimate(overrides, **flags)
             _print_estimate(est)
             return 0
         if cmd == "dashboard":
             return _dashboard(rest)
-        return _err(f"unknown command {cmd!r}; commands: run, resume, replay, report, estimate, dashboard")
+        if cmd == "frontier":
+            from sim.frontier_cli import main as frontier_main
+
+            return frontier_main(rest)
+        return _err(f"unknown command {cmd!r}; commands: run, resume, replay, report, estimate, dashboard, frontier")
     except (ConfigError, FileNotFoundError, NotADirectoryError) as e:
         return _err(str(e))
     except ValueError as e:
@@ -125,10 +156,49 @@ def _print_done(res) -> int:
     print(f"{s['env']} seed={s['seed']} status={s['status']} ticks={s['ticks']} "
           f"outcome={json.dumps(_headline(s['outcome']))}")
     print(f"llm: {llm['provider']}/{llm['model']}{kind} calls={llm['calls']} tokens_in={llm['tokens_in']} "
-          f"tokens_out={llm['tokens_out']} usd={llm['usd']:.6f}  wall={s['wall_s']:.1f}s")
+          f"tokens_out={llm['tokens_out']} usd={llm['usd']:.6f}{_shadow(s)}  wall={s['wall_s']:.1f}s")
+    for line in health_lines(s):
+        print(line, file=sys.stderr)
+    for line in _story(res):
+        print(line)
     if res.dir:
         print(f"run directory: {res.dir}")
+        print(f"dashboard: agora dashboard --runs {Path(res.dir).parent}   (then open the address it prints)")
     return 0
+
+
+def _story(res) -> list[str]:
+    """The environment's story of the run (``Environment.story``); never breaks the end of a run."""
+    from environments.registry import env_class
+
+    try:
+        return env_class(res.summary["env"]).story(res.events)
+    except Exception:  # noqa: BLE001 - a story is a courtesy
+        return []
+
+
+def _shadow(s: dict) -> str:
+    """' (shadow USD)' when the run's prices are shadow prices (a local model costs no cash)."""
+    unit = (s.get("llm") or {}).get("usd_unit")
+    return f" ({unit})" if unit and unit != "USD" else ""
+
+
+def health_lines(s: dict) -> list[str]:
+    """The run's model decisions that fell back or were cut, loudly: a degraded run is not an LLM result."""
+    llm = s.get("llm") or {}
+    out = []
+    share, n = llm.get("fallback_share"), llm.get("decisions") or 0
+    if share:
+        roles = ", ".join(f"{r} {v:.0%}" for r, v in (llm.get("fallback_share_by_role") or {}).items())
+        why = ", ".join(f"{k} {v}" for k, v in (llm.get("fallback_reasons") or {}).items())
+        head = "DEGRADED" if s.get("status") == "degraded" else "warning"
+        out.append(f"{head}: {share:.0%} of {n} model decisions were answered by the scripted fallback "
+                   f"(threshold {llm.get('fallback_threshold', 0.5):.0%}; by role: {roles or 'n/a'}; why: {why or 'n/a'})")
+        if s.get("status") == "degraded":
+            out.append("DEGRADED: this run is left out of LLM aggregates (agora report --include-degraded shows it)")
+    if llm.get("truncated"):
+        out.append(f"warning: {llm['truncated']} replies were cut by the output cap (ledger outcome truncated)")
+    return out
 
 
 def _headline(outcome: dict) -> dict:
@@ -143,8 +213,9 @@ def _replay(path: str, out: str, overwrite: bool = False) -> int:
     try:
         res = replay(path, out, overwrite=overwrite)
     except RunFailed as e:
-        if isinstance(e.__cause__, (ReplayMiss, ValueError)):  # a missing recorded reply names the call
-            return _err(str(e.__cause__))
+        cause = e.error or e.__cause__
+        if isinstance(cause, (ReplayMiss, ValueError)):  # a missing recorded reply names the call
+            return _err(str(cause))
         print(f"replay failed: {e.result.summary.get('error')}", file=sys.stderr)
         return 1
     orig = load_run(path)
@@ -160,22 +231,40 @@ def _print_estimate(est: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"Estimate: {est['env']} on {est['provider']} (prices {est['price_version']})")
-    for c in ("model", "calls", "tokens_in", "tokens_out", "usd"):
+    t = Table(title=f"Estimate: {est['env']} on {est['provider']} (prices {est['price_version']}), "
+                    f"{est['seeds']} seeds")
+    for c in ("seed", "ticks", "calls", "tokens_in", "tokens_out", "usd", *(("wall_s",) if est["speed"] else ())):
         t.add_column(c, justify="right")
-    for r in est["by_model"]:
-        t.add_row(str(r["model"]), str(r["calls"]), str(r["tokens_in"]), str(r["tokens_out"]), f"{r['usd']:.6f}")
-    Console().print(t)
-    print(f"projected: ticks={est['ticks']} calls={est['calls']} tokens_in={est['tokens_in']} "
-          f"tokens_out={est['tokens_out']} usd={est['usd']:.6f}")
+    for g in est["games"]:
+        t.add_row(str(g["seed"]), str(g["ticks"]), f"{g['calls']:.0f}", f"{g['tokens_in']:.0f}", f"{g['tokens_out']:.0f}",
+                  f"{g['usd']:.6f}", *((f"{g['wall_s']:.0f}",) if est["speed"] else ()))
+    Console(width=200).print(t)
+
+    def rng(key: str, fmt: str) -> str:
+        lo, hi = est[f"{key}_range"]
+        return f"{key}={format(est[key], fmt)} [{format(lo, fmt)}, {format(hi, fmt)}]"
+
+    print(f"projected (median [min, max] over {est['seeds']} seeds): " + " ".join(
+        rng(k, f) for k, f in (("ticks", "g"), ("calls", ".0f"), ("tokens_in", ".0f"), ("tokens_out", ".0f"),
+                               ("usd", ".6f"))))
+    print(f"re-asks: {est['reask_rate']:.0%} invalid replies assumed -> {est['expected_reasks_per_call']:.3f} "
+          f"re-asks per call, included above")
+    if est["speed"]:
+        sp = est["speed"]
+        print(f"wall time (local model): {rng('wall_s', '.0f')} s at {sp['prompt_tps']:g} prompt and "
+              f"{sp['grammar_tps']:g} structured-output tokens/s ({sp['source']})")
 
 
 def _multirun(overrides: list[str]) -> int:
     """Delegate sweeps to Hydra's multirun and its launchers (joblib, ray)."""
     from sim.config import CONF_DIR, as_hydra
+    from sim.montecarlo import cli_batch
     from sim.sweep import check_sweep, hydra_main
 
     check_sweep(overrides)  # every point, before Hydra creates the sweep folder
+    done = cli_batch(overrides)  # a seed sweep with run.dir=null: in-process games, one frame, no files
+    if done is not None:
+        return done
     sys.argv = ["agora", "--multirun", f"hydra.searchpath=[file://{CONF_DIR}]", *as_hydra(overrides)]
     hydra_main()
     return 0

@@ -185,6 +185,7 @@ def run_config_model():
         agent: _agent_model() = Field(default_factory=_agent_model())
         run: _run_model() = Field(default_factory=_run_model())
         engine: _engine_model() = Field(default_factory=_engine_model())
+        deliberation: _deliberation_model() = Field(default_factory=_deliberation_model())
         planner: Optional[str] = None  # shorthand, already applied to env (SHORTHANDS)
 
     return RunConfig
@@ -197,7 +198,7 @@ def __getattr__(name: str):
 
 
 # every top-level key the composed config may hold; anything else (``+foo=1``) is a typo
-TOP_LEVEL = ("seed", "env", "llm", "budget", "agent", "run", "engine", *SHORTHANDS)
+TOP_LEVEL = ("seed", "env", "llm", "budget", "agent", "run", "engine", "deliberation", *SHORTHANDS)
 
 
 def short(text: Any, n: int = 60) -> str:
@@ -220,7 +221,8 @@ def validate(cfg: DictConfig | dict) -> "RunConfig":
     if env_name not in registry.ENVIRONMENTS:
         raise ConfigError(f"env.name={short(repr(env_name))} is not known; allowed: {', '.join(registry.ENVIRONMENTS)}")
     checks = [("env", registry.config_model(env_name)), ("llm", _llm_model()), ("budget", _budget_model()),
-              ("run", _run_model()), ("agent", _agent_model()), ("engine", _engine_model())]
+              ("run", _run_model()), ("agent", _agent_model()), ("engine", _engine_model()),
+              ("deliberation", _deliberation_model())]
     for section, model in checks:
         _check_section(section, model, d.get(section) or {})
     seed = d.get("seed", 0)
@@ -390,7 +392,7 @@ def _price_per_mtok(v: Any) -> Any:
 def _llm_model():
     from typing import Annotated, Literal, Optional
 
-    from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+    from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
     Price = Annotated[Any, BeforeValidator(_price_per_mtok)]
     cfg = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -405,6 +407,18 @@ def _llm_model():
         rpm: Optional[float] = Field(None, gt=0)
         tpm: Optional[float] = Field(None, gt=0)
 
+    class OracleTier(BaseModel):
+        model_config = cfg
+        accuracy: float = Field(ge=0, le=1)  # P(right answer) at difficulty 0
+        difficulty_slope: float = Field(0.0, ge=0)  # accuracy lost per unit of a decision's difficulty
+        input_tokens: Optional[int] = Field(None, ge=0)  # null: a quarter of the prompt's bytes
+        output_median: float = Field(8.0, gt=0)  # output ("thinking") tokens: log-normal median ...
+        output_sigma: float = Field(0.0, ge=0, le=5)  # ... and log-scale spread
+
+    class Oracle(BaseModel):
+        model_config = cfg
+        tiers: dict[str, OracleTier] = {}
+
     class ModelPrices(BaseModel):
         model_config = cfg
         input_per_mtok: Price
@@ -416,7 +430,7 @@ def _llm_model():
         # every key a provider or the client reads is declared (conf/llm/*.yaml,
         # sim/inference/client.py); anything else is a typo and is refused
         model_config = cfg
-        provider: Literal["local", "openai", "langchain", "scripted"]
+        provider: Literal["local", "openai", "langchain", "scripted", "oracle"]
         model: str = Field(min_length=1)
         model_path: Optional[str] = None  # local: a .gguf file
         n_ctx: Optional[int] = Field(None, ge=1)  # local
@@ -439,8 +453,25 @@ def _llm_model():
         price_version: str = "none"
         prices: dict[str, ModelPrices]
         fallback_models: list[str] = []
+        oracle: Optional[Oracle] = None  # oracle: simulated tiers (sim/inference/providers/oracle.py)
+
+        @model_validator(mode="after")
+        def _oracle_tier(self) -> "LLM":
+            if self.provider == "oracle":
+                tiers = sorted((self.oracle.tiers if self.oracle else {}))
+                if self.model not in tiers:
+                    raise ValueError(f"model {self.model!r} is not an oracle tier; llm.oracle.tiers has: "
+                                     f"{', '.join(tiers) or 'none'}")
+            return self
 
     return LLM
+
+
+def _deliberation_model():
+    """Deliberation policies (sim/deliberation.py holds the model and its defaults)."""
+    from sim.deliberation import DeliberationConfig
+
+    return DeliberationConfig
 
 
 @functools.cache
@@ -451,6 +482,9 @@ def _engine_model():
         model_config = ConfigDict(extra="forbid")
         # 0 would make every phase wait forever on a semaphore no call can take
         concurrency: int = Field(8, ge=1, le=100_000)
+        # scripted agents' decisions for a phase made as arrays in one call (sim/batch.py);
+        # false: one at a time, the reference path (same events, ledger and outcome)
+        batch_scripted: bool = True
 
     return Engine
 
@@ -507,6 +541,8 @@ def _agent_model():
         reflection: Reflection = Reflection()
         reasks: int = Field(1, ge=0, le=5)
         llm_by_role: Optional[dict[str, dict]] = {}
+        # agents/profiles.py: auto = small for the embedded model (llm.provider=local), full otherwise
+        prompt_profile: Literal["auto", "small", "full"] = "auto"
 
     return Agent
 
@@ -525,6 +561,10 @@ def _run_model():
         overwrite: bool = False  # write into a non-empty folder that is not this run (its old results removed)
         progress: Literal["auto", "on", "off"] | bool = "auto"
         max_ticks: int = Field(10000, ge=1)
+        # a run whose share of model decisions answered by the scripted fallback exceeds this is degraded
+        fallback_threshold: float = Field(0.5, ge=0, le=1)
+        # degraded: stop at once (status degraded) or finish the run and label it degraded
+        on_degraded: Literal["stop", "continue"] = "continue"
 
     return R
 

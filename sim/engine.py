@@ -23,10 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Mapping
 
+import logging
+
 import mesa
+import mesa.mesa_logging
 from pydantic import BaseModel
 
 from sim.events import PUBLIC, EventLog, private
+from sim.inference.caps import output_cap
 from sim.inference.client import ActResult, Client
 from sim.inference.errors import BudgetHalt
 from sim.inference.types import CallMeta, ChatRequest, json_schema
@@ -36,6 +40,10 @@ if TYPE_CHECKING:
     import polars as pl
 
 Policy = Literal["llm", "scripted", "human"]
+
+# Mesa logs one INFO line per model step; under a sweep (Hydra sets the root logger to INFO)
+# that floods every run's log, so only its warnings come through
+logging.getLogger(mesa.mesa_logging.LOGGER_NAME).setLevel(logging.WARNING)
 
 
 class BudgetExhausted(Exception):
@@ -92,6 +100,9 @@ class PlayerBase(mesa.Agent):
         self.endpoint = endpoint
         self.alive = True
 
+    # an upper bound on the endpoint's sampling temperature (agents.profiles: small models), None: none
+    temperature_cap: float | None = None
+
 
 @dataclass
 class ActRequest:
@@ -103,6 +114,24 @@ class ActRequest:
     validate: Callable[[BaseModel], str | None] | None = None
     max_tokens: int | None = None
     extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Truth:
+    """A decision's ground truth (``Environment.ground_truth``): the right answers and the valid wrong ones.
+
+    Oracle tiers answer from it (sim/inference/providers/oracle.py) and deliberation records
+    score their chosen answer against it. ``difficulty`` (0 = easy) lowers an oracle tier's
+    accuracy by its ``difficulty_slope``.
+    """
+
+    right: tuple[BaseModel, ...]
+    wrong: tuple[BaseModel, ...] = ()
+    difficulty: float = 0.0
+
+    def is_right(self, action: BaseModel) -> bool:
+        d = action.model_dump()
+        return any(d == r.model_dump() for r in self.right)
 
 
 # ---------------------------------------------------------------- human policy
@@ -227,6 +256,10 @@ class Services:
         self.humans: dict[str, HumanSeat] = dict(humans or {})
         self.after_phase = after_phase  # e.g. a PhaseGate: the live page steps a run phase by phase
         self.spend = RunningSpend(client.ledger)
+        # sim.deliberation.Deliberation when a non-single policy is configured (else None: one call per decision)
+        self.deliberation: Any = None
+        # engine.batch_scripted: scripted phases decided as arrays (sim/batch.py); False = per-agent reference
+        self.batch_scripted = True
 
 
 # ---------------------------------------------------------------- the contract
@@ -245,6 +278,10 @@ class Environment(mesa.Model):
     aliases: ClassVar[Mapping[str, str]] = {}
     # overrides for a tiny run of a few ticks (conformance tests, smoke checks); must span >= 3 ticks
     quick: ClassVar[tuple[str, ...]] = ()
+    # what one decision of each purpose is worth, in the environment's outcome units (a banishment
+    # vote, a labour choice, an order): the VOC gate weighs extra compute against it, and
+    # deliberation policies apply to these purposes unless deliberation.purposes says otherwise
+    stakes: ClassVar[Mapping[str, float]] = {}
 
     def __init__(self, env_cfg: dict, seed: int, agent_cfg: dict | None = None, llm_cfg: dict | None = None):
         super().__init__(seed=seed)
@@ -257,8 +294,10 @@ class Environment(mesa.Model):
         self.root_seed = seed
         self.phase = "setup"
         self.tick = 0
-        self.status = "running"  # running | completed | aborted_budget | failed | abandoned
+        self.status = "running"  # running | completed | degraded | aborted_budget | failed | abandoned
         self.svc: Services | None = None
+        # one record per deliberated decision (sim.deliberation); written as deliberation.parquet
+        self.deliberations: list[dict] = []
 
     # -- checkpoints hold simulation state only --------------------------
     def __getstate__(self) -> dict:
@@ -313,6 +352,11 @@ class Environment(mesa.Model):
         return []
 
     @classmethod
+    def story(cls, events: "pl.DataFrame") -> list[str]:
+        """A few lines telling a finished run as a story (printed at the end of `agora run`)."""
+        return []
+
+    @classmethod
     def sweep_rows(cls, outcomes: list[dict]) -> list[dict]:
         """Aggregate rows for `agora report` over a group of comparable completed runs' outcomes.
 
@@ -323,6 +367,15 @@ class Environment(mesa.Model):
 
     def artifacts(self, path: Path, events: "pl.DataFrame") -> None:
         """Extra files written into the run directory at finish (e.g. trust graphs)."""
+
+    @classmethod
+    def success_value(cls, outcome: Mapping[str, Any]) -> float | None:
+        """The run's success measure for cost-of-pass (a win as 1/0, welfare, surplus); None if undefined."""
+        return None
+
+    def ground_truth(self, request: ActRequest) -> Truth | None:
+        """The decision's right answers and valid wrong ones (oracle tiers, deliberation scores); None if none."""
+        return None
 
     def players(self) -> list[PlayerBase]:
         """The agents, in creation order (Mesa's own registry)."""
@@ -387,6 +440,8 @@ class Environment(mesa.Model):
         reasks = int(self.agent_cfg["reasks"])
         plan: list[tuple[ActRequest, CallMeta, Any, Policy]] = []
         remote: list[tuple[ActRequest, ChatRequest]] = []
+        delib = self.svc.deliberation
+        plans: dict[int, Any] = {}  # call id -> the deliberation plan that answers it
         for r in requests:
             cid = client.new_call_id()
             ep = client.endpoint(r.agent.endpoint)
@@ -395,6 +450,10 @@ class Environment(mesa.Model):
                 q = self._chat_request(r, cid, ep)
                 plan.append((r, q.meta, ep, pol))
                 remote.append((r, q))
+                if delib is not None and pol == "llm":
+                    dp = delib.plan(self, r, q)  # None: this decision takes one call, as always
+                    if dp is not None:
+                        plans[cid] = dp
             else:
                 plan.append((r, self._meta(r, cid), ep, pol))
         results: dict[int, Any] = {}
@@ -404,11 +463,16 @@ class Environment(mesa.Model):
 
                 async def one(r: ActRequest, req: ChatRequest):
                     async with sem:
+                        dp = plans.get(req.meta.call_id)
+                        if dp is not None:
+                            return await delib.decide(dp, client, reasks)
                         return await client.act(req, r.action_cls, r.fallback, r.validate, reasks=reasks)
 
                 return await asyncio.gather(*(one(r, q) for r, q in remote), return_exceptions=True)
 
             results = {q.meta.call_id: res for (_, q), res in zip(remote, self.svc.runner.run(go()))}
+            if plans:
+                delib.record(self, [plans[c] for c in sorted(plans)])
         out: list[ActResult] = []
         halted = None
         for r, meta, ep, pol in plan:
@@ -479,12 +543,24 @@ class Environment(mesa.Model):
         messages = a.build_messages(r.purpose, r.action_cls, obs, now=self.tick, budget=self.budget_line(a))
         meta = self._meta(r, call_id)
         p = ep.params
-        return ChatRequest(messages=messages, model=ep.model, max_tokens=_max_tokens(r, ep),
-                           temperature=float(p.get("temperature") or 0.0), top_p=float(p.get("top_p") or 1.0),
+        temperature = float(p.get("temperature") or 0.0)
+        if a.temperature_cap is not None:
+            temperature = min(temperature, a.temperature_cap)
+        schema = json_schema(r.action_cls)
+        return ChatRequest(messages=messages, model=ep.model, max_tokens=_request_cap(r, ep, schema),
+                           temperature=temperature, top_p=float(p.get("top_p") or 1.0),
                            seed=derive_seed(self.root_seed, "call", call_id) % (2**31), meta=meta,
-                           schema=json_schema(r.action_cls), scripted=r.fallback)
+                           schema=schema, scripted=r.fallback,
+                           truth=self.ground_truth(r) if ep.provider_name == "oracle" else None)
 
 
 def _max_tokens(r: ActRequest, ep) -> int:
     """The request's output cap, else the endpoint's, else 96."""
     return int(r.max_tokens or ep.params.get("max_tokens") or 96)
+
+
+def _request_cap(r: ActRequest, ep, schema: dict) -> int:
+    """A model's output cap: the configured one, raised to what the action's longest valid reply needs
+    (sim/inference/caps.py), so a reply is never cut mid-object. Simulated providers keep the configured cap."""
+    cap = _max_tokens(r, ep)
+    return cap if ep.provider_name in ("scripted", "oracle") else output_cap(cap, schema)

@@ -115,9 +115,8 @@ class EventLog:
 
     def frame(self, start: int = 0, stop: int | None = None) -> pl.DataFrame:
         rows = self.rows[start:stop]
-        return pl.DataFrame(
-            {k: [getattr(r, k) for r in rows] for k in SCHEMA}, schema=SCHEMA
-        )
+        cols = list(zip(*rows)) if rows else [[] for _ in SCHEMA]  # Event fields are SCHEMA's order
+        return pl.DataFrame(dict(zip(SCHEMA, cols)), schema=SCHEMA)
 
     @staticmethod
     def empty_frame() -> pl.DataFrame:

@@ -122,6 +122,8 @@ GENERIC: dict[str, tuple[str, tuple[float, float]]] = {
 RANGES: dict[str, tuple[float, float]] = {"brier": (0.0, 1.0), "suspicion_gap": (-1.0, 1.0)}
 # a declared unit with one of these words is a share of something: each run's value lies in [0, 1]
 BOUNDED_UNITS = ("share", "rate", "probability", "0-1", "1 - gini")
+# a unit that counts or prices things: never negative (a t interval is clipped at 0)
+COUNT_UNITS = ("rounds", "trades", "players", "units", "cents", "coin", "usd", "tokens")
 NO_MEANING = "(no meaning declared)"
 
 
@@ -165,6 +167,9 @@ def value_range(env: Any, name: str, values: list[float]) -> tuple[float, float]
         unit = f"{spec.unit} {spec.title}".lower() if spec else ""
         if any(w in unit for w in BOUNDED_UNITS) and all(0.0 <= v <= 1.0 for v in values):
             return 0.0, 1.0
+        if spec and "/" not in spec.unit and any(w in spec.unit.lower() for w in COUNT_UNITS) \
+                and all(v >= 0 for v in values):
+            return 0.0, INF
         return -INF, INF
     return GENERIC.get(key, ("", (-INF, INF)))[1]
 
@@ -187,7 +192,7 @@ def interval(env: Any, name: str, values: list) -> dict | None:
         m, lo, hi = bootstrap_mean_ci(xs, (lo_b, hi_b))
         return {"mean": m, "ci": [lo, hi], "n": len(xs), "method": "bootstrap"}
     m, lo, hi = mean_ci(xs)
-    return {"mean": m, "ci": [max(lo, lo_b), min(hi, hi_b)], "n": len(xs), "method": "t"}
+    return {"mean": m, "ci": [float(max(lo, lo_b)), float(min(hi, hi_b))], "n": len(xs), "method": "t"}
 
 
 # ---------------------------------------------------------------- runs and their groups
@@ -339,8 +344,8 @@ def group_runs(runs: list[Run]) -> tuple[list[Group], dict[str, list[str]]]:
         keys = varying[env] = varying_keys(these)
         for r in these:
             vals = {k: (r.config.get(k) if r.config is not None else _MISSING) for k in keys}
-            gk = (env, r.model, r.status, r.human, r.degraded,
-                  tuple(json.dumps(v, sort_keys=True, default=str) if v is not _MISSING else "\0?" for v in vals.values()))
+            shown = tuple("\0?" if v is _MISSING else json.dumps(v, sort_keys=True, default=str) for v in vals.values())
+            gk = (env, r.model, r.status, r.human, r.degraded, shown)
             groups.setdefault(gk, Group(env, r.model, r.status, r.human, r.degraded, vals)).runs.append(r)
     ordered = sorted(groups.values(), key=lambda g: (g.env, g.model, STATUS_ORDER.get(g.status, 2), g.status,
                                                      g.human, g.degraded, [_order(v) for v in g.keys.values()]))
@@ -372,10 +377,12 @@ def flat_outcome(o: dict) -> dict[str, Any]:
 # ---------------------------------------------------------------- the report
 
 def _console() -> Console:
-    """Piped or redirected output is never cut to 80 columns (`agora report ... | less` keeps every digit)."""
+    """Piped or redirected output is never cut to 80 columns (`agora report ... | less` keeps every digit).
+
+    No markup: units such as "[share of votes]" and labels such as "[aborted_budget]" print as written."""
     if sys.stdout.isatty():
-        return Console()
-    return Console(width=100_000, soft_wrap=True)
+        return Console(markup=False, highlight=False)
+    return Console(width=100_000, soft_wrap=True, markup=False, highlight=False)
 
 
 def report(path: Path, as_json: bool = False, include_degraded: bool = False) -> int:

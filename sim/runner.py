@@ -27,7 +27,8 @@ from sim.engine import BudgetExhausted, Services
 from sim.events import SCHEMA as EVENT_SCHEMA
 from sim.events import Event, EventLog
 from sim.inference.client import build_client
-from sim.inference.ledger import Ledger, LedgerRow, merge_totals, totals
+from sim.inference.ledger import REPLIED, Ledger, LedgerRow, merge_totals, totals
+from sim.inference.views import decision_health
 from sim.rundir import (CheckpointError, RunDir, RunDirError, atomic_write_bytes, atomic_write_json,
                         atomic_write_parquet)
 
@@ -51,6 +52,7 @@ class RunFailed(RuntimeError):
     def __init__(self, msg: str, result: RunResult):
         super().__init__(msg)
         self.result = result
+        self.error: BaseException | None = None  # what ended the run
 
 
 def resolve_dir(cfg: dict) -> Path | None:
@@ -85,7 +87,13 @@ def run(overrides: list[str] | tuple[str, ...] = (), *, progress: bool | None = 
 
 
 def run_many(overrides: list[str], seeds: list[int], workers: int = 1) -> list[RunResult]:
-    """Same config, several seeds. Composes once; runs sequentially or in processes."""
+    """Same config, several seeds. Composes once; runs sequentially or in processes.
+
+    Returns a list of results (``sim.montecarlo.Runs``) whose ``.frame`` is one polars frame of
+    their outcomes; ``sim.run_batch`` plays many small in-memory games keeping only that frame.
+    """
+    from sim.montecarlo import Runs
+
     base = to_dict(compose(list(overrides)))
     cfgs = []
     for s in seeds:
@@ -95,11 +103,11 @@ def run_many(overrides: list[str], seeds: list[int], workers: int = 1) -> list[R
             c["run"]["dir"] = str(Path(c["run"]["dir"]) / f"seed-{s}")
         cfgs.append(c)
     if workers <= 1:
-        return [run_config(c, progress=False) for c in cfgs]
+        return Runs(run_config(c, progress=False) for c in cfgs)
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=workers) as ex:
-        return list(ex.map(_run_quiet, cfgs))
+        return Runs(ex.map(_run_quiet, cfgs))
 
 
 def _run_quiet(cfg: dict) -> RunResult:
@@ -125,6 +133,12 @@ def open_session(cfg: dict, *, cache_mode: str | None = None, replay_sources: li
 
     # a bad input fails here, before anything is written; the config comes back with every default
     cfg = preflight(cfg, estimate_only=estimate_only or cache_mode == "replay")
+    if not estimate_only and cache_mode != "replay":
+        # a server that is not there, or refuses the key, stops the run here (exit 2, no folder)
+        from sim.config import endpoints
+        from sim.inference.health import check_endpoints
+
+        check_endpoints(endpoints(cfg))
     if path is None:
         path = resolve_dir(cfg)
     if path is not None:
@@ -152,7 +166,9 @@ class Simulation:
                                    estimate_only=estimate_only,
                                    llm_by_role=(cfg.get("agent") or {}).get("llm_by_role"))
         self.estimate_only = estimate_only
+        self._cache_mode = cache_mode
         self._llm_seen = False
+        self._health = _RunningHealth(self.client, self.ledger)
         self.humans: dict = {}
         self.wall_before = 0.0
         self._delivered = 0  # events already fed to agents' memories
@@ -188,6 +204,10 @@ class Simulation:
         self.cognition = Cognition(self.events, self._delivered)
         svc = Services(self.client, self.events, self._runner, int(self.cfg["engine"]["concurrency"]),
                        cognition=self.cognition, humans=humans, after_phase=after_phase)
+        from sim.deliberation import Deliberation
+
+        svc.deliberation = Deliberation.from_config(self.cfg, self.client, self._cache_mode)
+        svc.batch_scripted = bool((self.cfg.get("engine") or {}).get("batch_scripted", True))
         self.env.attach(svc)
         self.humans = svc.humans
         self.error: BaseException | None = None
@@ -214,6 +234,11 @@ class Simulation:
             self.env.step()
         except BudgetExhausted:
             self.env.status = "aborted_budget"
+        if self.env.status == "running" and self.cfg["run"]["on_degraded"] == "stop" \
+                and self._health.degraded(float(self.cfg["run"]["fallback_threshold"]), MIN_DECISIONS_TO_STOP):
+            self.env.status = "degraded"
+            self.env.emit("degraded", {"fallback_share": self._health.share(),
+                                       "threshold": self.cfg["run"]["fallback_threshold"]})
         self.metrics_rows.append({"tick": self.env.tick, **self.env.tick_metrics()})
         self._checkpoint(self._t0)
         return not self.done
@@ -227,7 +252,9 @@ class Simulation:
         if status is not None:
             self.env.status = status
         elif self.env.status == "running":
-            self.env.status = "completed"
+            # a run that finished on scripted fallbacks is labelled so, never "completed"
+            degraded = self._health.degraded(float(self.cfg["run"]["fallback_threshold"]), 1)
+            self.env.status = "degraded" if degraded else "completed"
         error = error or self.error
         self._close_providers(self._runner)
         self._runner.close()
@@ -260,7 +287,9 @@ class Simulation:
             bar.close()
         result = self.finish(error=error)
         if error is not None:
-            raise RunFailed(self.ledger.scrub(f"run failed: {type(error).__name__}: {error}"), result) from None
+            failed = RunFailed(self.ledger.scrub(f"run failed: {type(error).__name__}: {error}"), result)
+            failed.error = error  # not chained (its text may quote a key); callers may still ask its type
+            raise failed from None
         return result
 
     def _close_providers(self, runner) -> None:
@@ -298,23 +327,37 @@ class Simulation:
         atomic_write_json(self.rd.path / "summary.json", self._summary(0.0, None, partial=True))
 
     def _summary(self, wall: float, error, partial: bool = False) -> dict[str, Any]:
-        t = self.flushed_totals if partial else totals(self.ledger.frame())
+        frame = None if partial else self.ledger.frame()
+        t = self.flushed_totals if partial else totals(frame)
         llm = self.cfg["llm"]
         is_llm = self._answered_by_llm()
+        health = self._health.partial() if partial else self._decision_health(frame)
         return {
             "env": self.cfg["env"]["name"], "seed": self.cfg["seed"],
             "status": "running" if partial and self.env.status == "running" else self.env.status,
             "ticks": int(self.env.tick),
             "outcome": json_safe(self.env.partial_outcome() if partial else self.env.outcome(self.events.frame())),
             "llm": {**t, "provider": llm["provider"], "model": llm["model"], "is_llm": is_llm,
-                    "note": None if is_llm else "no call was answered by a language model (scripted, "
-                                                "oracle or estimate); not an LLM run",
-                    "policies": self._policy_counts()},
+                    "note": None if is_llm else self._not_llm_note(),
+                    "policies": self._policy_counts(), **health,
+                    "fallback_threshold": self.cfg["run"]["fallback_threshold"],
+                    "usd_unit": usd_unit(self.cfg), "shadow": usd_unit(self.cfg) == "shadow USD",
+                    "degraded": self.env.status == "degraded"},
             "budget_usd": self.cfg["budget"].get("run_usd"),
             "wall_s": round(wall, 3),
             "error": None if error is None else self.ledger.scrub(f"{type(error).__name__}: {error}"),
             "dir": str(self.rd.path) if self.rd else None,
         }
+
+    def _decision_health(self, frame: pl.DataFrame) -> dict[str, Any]:
+        roles = {a.aid: a.role for a in self.env.players()} if self.env.svc is not None else {}
+        return decision_health(frame, self._health.llm_endpoints, roles)
+
+    def _not_llm_note(self) -> str:
+        if any(ep.provider_name == "oracle" for ep in self.client.endpoints.values()):
+            return ("no call was answered by a language model: oracle decisions come from simulated tiers "
+                    "(known accuracy and cost), not an LLM run")
+        return "no call was answered by a language model (scripted, oracle or estimate); not an LLM run"
 
     def _answered_by_llm(self) -> bool:
         """From the ledger: whether any call was answered by a language model (not scripted, not estimated)."""
@@ -345,8 +388,64 @@ class Simulation:
             atomic_write_parquet(self.rd.path / "ledger.parquet", ledger)
             atomic_write_parquet(self.rd.path / "metrics.parquet", metrics)
             self.env.artifacts(self.rd.path, events)
+            if self.env.deliberations:
+                from sim.deliberation import records_frame
+
+                atomic_write_parquet(self.rd.path / "deliberation.parquet", records_frame(self.env.deliberations))
             atomic_write_json(self.rd.path / "summary.json", summary)
         return RunResult(summary, events, ledger, metrics, self.rd.path if self.rd else None)
+
+
+def usd_unit(cfg: dict) -> str:
+    """What the run's ``usd`` figures are: ``shadow USD`` when every model it may call has a shadow
+    price (priced, never billed: local and scripted models), ``USD`` when none has, else mixed."""
+    from sim.config import endpoints
+
+    flags = []
+    for _, llm in endpoints(cfg):
+        prices = llm.get("prices") or {}
+        for m in (llm.get("model"), *(llm.get("fallback_models") or [])):
+            p = prices.get(m) or prices.get("default") or {}
+            flags.append(bool(p.get("shadow", False)))
+    if flags and all(flags):
+        return "shadow USD"
+    return "USD" if not any(flags) else "USD (part shadow)"
+
+
+# on_degraded=stop waits for this many model decisions: one early fallback is not a degraded run
+MIN_DECISIONS_TO_STOP = 10
+
+
+class _RunningHealth:
+    """Model decisions and fallbacks so far, read from the ledger rows added since the last look."""
+
+    def __init__(self, client, ledger: Ledger):
+        self.ledger = ledger
+        self.llm_endpoints = {name for name, ep in client.endpoints.items() if ep.is_llm}
+        self._seen = 0
+        self._calls: set[int] = set()
+        self._fell_back: set[int] = set()
+
+    def _update(self) -> None:
+        rows = self.ledger.rows
+        for r in rows[self._seen:]:
+            if r.endpoint in self.llm_endpoints:
+                self._calls.add(r.call_id)
+                if r.outcome == "fallback":
+                    self._fell_back.add(r.call_id)
+        self._seen = len(rows)
+
+    def share(self) -> float | None:
+        self._update()
+        return round(len(self._fell_back) / len(self._calls), 4) if self._calls else None
+
+    def degraded(self, threshold: float, min_decisions: int) -> bool:
+        share = self.share()
+        return share is not None and len(self._calls) >= min_decisions and share > threshold
+
+    def partial(self) -> dict[str, Any]:
+        share = self.share()
+        return {"decisions": len(self._calls), "fallbacks": len(self._fell_back), "fallback_share": share}
 
 
 def _want_progress(cfg: dict) -> bool:
@@ -375,7 +474,8 @@ class _Progress:
     def update(self, ledger: Ledger) -> None:
         if self.p:
             rows = ledger.rows
-            self.p.update(self.task, advance=1, calls=sum(1 for r in rows if r.outcome == "ok"),
+            # the same count as summary.llm.calls, the report and the dashboards
+            self.p.update(self.task, advance=1, calls=sum(1 for r in rows if r.outcome in REPLIED),
                           usd=sum(r.cost_nano for r in rows) / 1e9)
 
     def close(self) -> None:
@@ -389,7 +489,7 @@ def resume(path: Path | str, progress: bool | None = None) -> RunResult:
     if not rd.path.is_dir():
         raise FileNotFoundError(f"{path}: no such run directory")
     status = _recorded_status(rd)
-    if status in ("completed", "aborted_budget"):
+    if status in ("completed", "aborted_budget", "degraded"):
         raise RunDirError(f"{path}: the run already finished (status {status}); there is nothing to resume")
     st = load_checkpoint(rd)
     if st is None:
@@ -464,20 +564,16 @@ def replay(path: Path | str, out: Path | str, progress: bool | None = None, over
                       replay_sources=[src / "llm_cache.jsonl"], path=dst)
 
 
-def estimate(overrides: list[str]) -> dict[str, Any]:
-    cfg = to_dict(compose(list(overrides)))
-    cfg["budget"]["run_usd"] = None
-    cfg["budget"]["per_agent_usd"] = None
-    cfg["budget"]["per_team_usd"] = {}
-    res = _run_memory(cfg, estimate_only=True)
-    led = res.ledger
-    by_model = (led.filter(pl.col("outcome") == "ok").group_by("model")
-                .agg(pl.len().alias("calls"), pl.col("tokens_in").sum(), pl.col("tokens_out").sum(),
-                     (pl.col("cost_nano").sum() / 1e9).alias("usd")).sort("model"))
-    return {"env": cfg["env"]["name"], "provider": cfg["llm"]["provider"], "ticks": res.summary["ticks"],
-            "calls": res.summary["llm"]["calls"], "tokens_in": res.summary["llm"]["tokens_in"],
-            "tokens_out": res.summary["llm"]["tokens_out"], "usd": res.summary["llm"]["usd"],
-            "by_model": by_model.to_dicts(), "price_version": cfg["llm"].get("price_version")}
+def estimate(overrides: list[str], **kw) -> dict[str, Any]:
+    """``agora estimate``: median and range over seeds, with re-asks (``sim.estimate``)."""
+    from sim.estimate import estimate as projected
+
+    return projected(overrides, **kw)
+
+
+def run_config_memory(cfg: dict, **kw) -> RunResult:
+    """A run kept in memory (no folder, no progress bar): dry runs and estimates."""
+    return _run_memory(cfg, **kw)
 
 
 def _run_memory(cfg: dict, **kw) -> RunResult:

@@ -26,7 +26,16 @@ text = c3.text_input("path or outcome contains", key="f_text")
 shown = data.filter_runs(table, envs, statuses, text)
 st.caption(f"{shown.height} of {table.height} runs")
 st.dataframe(shown, hide_index=True, width="stretch",
-             column_config={"usd": st.column_config.NumberColumn("USD", format="$%.6f"),
+             column_config={"usd": st.column_config.NumberColumn("spend", format="%.6f",
+                                                                 help="in the unit of the next column"),
+                            "usd_unit": st.column_config.TextColumn("unit", help="USD, or shadow USD: priced, "
+                                                                    "never billed (local and scripted models)"),
+                            "fallback_share": st.column_config.NumberColumn(
+                                "fallback share", format="%.2f",
+                                help="model decisions the scripted fallback answered (summary.llm.fallback_share)"),
+                            "truncated": st.column_config.NumberColumn("truncated", help="replies cut by the output cap"),
+                            "degraded": st.column_config.CheckboxColumn(
+                                "degraded", help="fallback share above run.fallback_threshold: not an LLM result"),
                             "wall_s": st.column_config.NumberColumn("wall (s)", format="%.1f"),
                             "tokens": st.column_config.NumberColumn("tokens (in+out)"),
                             "is_llm": st.column_config.CheckboxColumn("LLM run", help="summary.llm.is_llm"),

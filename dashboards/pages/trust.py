@@ -5,9 +5,10 @@ import polars as pl
 import streamlit as st
 
 from dashboards import charts, data
-from dashboards.ui import ensure_navigation, selected_run
+from dashboards.ui import decision_health, ensure_navigation, selected_run
 from environments.traitors import metrics as tm
 from environments.traitors import views
+from environments.traitors.legibility import legibility
 
 ensure_navigation()
 
@@ -32,8 +33,10 @@ rounds = sorted(points["tick"].unique().to_list())
 
 # ---- trust matrix and graph ------------------------------------------------------------
 st.subheader("Trust per round")
+decision_health(run)
 if not rounds:
-    st.info("No belief probes in this run (env.belief_probe=false): no trust data.")
+    st.info("No trust data: " + data.no_beliefs_reason(run.summary, data.read_config(data.runs_root(), run.path), ev)
+            + ".")
 else:
     k = st.select_slider("round", rounds, value=rounds[-1], key="trust_round") if len(rounds) > 1 else rounds[0]
     mat = points.filter(pl.col("tick") == k)
@@ -65,6 +68,24 @@ if charts.present(rm, ["tick", "suspicion_gap"]):
 else:
     c2.info("No suspicion gap (needs belief probes).")
 
+# ---- legibility ---------------------------------------------------------------------------
+st.subheader("Legibility")
+leg = legibility(ev)  # from the events, so runs written before these outcome keys show them too
+
+
+def _shown(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}"
+
+
+c1, c2, c3 = st.columns(3)
+c1.metric("Legible speech share", _shown(leg["legible_speech_share"]),
+          help="speeches by their agent that name a player, have 3-40 words, no markup and no echoed "
+               "prompt scaffolding (higher is better)")
+c2.metric("Belief |rho| with seat order", _shown(leg["belief_seat_rho"]),
+          help="mean |Spearman rho| of each belief vector with seat order; 1 is a copied ramp (lower is better)")
+c3.metric("Belief rho with the truth", _shown(leg["belief_truth_rho"]),
+          help="mean Spearman rho of faithful raters' beliefs with who is a traitor (higher is better)")
+
 # ---- votes -------------------------------------------------------------------------------
 st.subheader("Vote flows")
 votes = view.banish_votes
@@ -88,7 +109,17 @@ st.dataframe(tr, hide_index=True, width="stretch")
 st.subheader("Compute per faithful win")
 root = data.runs_root()
 games, _ = data.load_runs(root, data.selection(st.session_state, root, "traitors"))
-rows = [{"winner": (g.summary.get("outcome") or {}).get("winner"), "usd": data.run_usd(g.summary)} for g in games]
-cop = tm.usd_per_faithful_win(rows) if rows else None
-st.metric("USD per faithful win", "n/a (no faithful win)" if cop is None else f"${cop:.6f}",
-          help=f"total USD of the {len(rows)} selected Traitors runs / their faithful wins")
+# never pooled across unlike runs: one figure per comparable group (model, status, seats, degraded, USD unit)
+groups: dict[tuple, list] = {}
+for g in games:
+    groups.setdefault(data.comparable_key(g.summary), []).append(g)
+cop_rows = []
+for (model, status, human, degraded, unit), gs in sorted(groups.items()):
+    rows = [{"winner": (g.summary.get("outcome") or {}).get("winner"), "usd": data.run_usd(g.summary)} for g in gs]
+    cop = tm.usd_per_faithful_win(rows)
+    cop_rows.append({"model": model, "status": status, "human seats": human, "degraded": degraded, "runs": len(gs),
+                     "faithful wins": sum(r["winner"] == "faithful" for r in rows),
+                     f"spend per faithful win": "n/a (no faithful win)" if cop is None else f"{cop:.6f} {unit}"})
+st.dataframe(pl.DataFrame(cop_rows), hide_index=True, width="stretch")
+st.caption("total spend of a group's runs / its faithful wins; groups differ in model, status, human seats, "
+           "degraded or not, or USD unit (shadow USD is priced, never billed)")

@@ -85,3 +85,10 @@ def pooled_corr_interval(r: float, n: int, level: float = 0.95) -> tuple[float, 
         return math.nan, math.nan
     z, half = math.atanh(r), stats.norm.ppf(0.5 + level / 2) / math.sqrt(n - 3)
     return math.tanh(z - half), math.tanh(z + half)
+
+
+def corr_mean_interval(rs: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of correlations and its interval, averaged on Fisher's z scale (so bounds stay in (-1, 1))."""
+    z = [math.atanh(max(min(r, 1 - 1e-12), -1 + 1e-12)) for r in rs if r is not None and math.isfinite(r)]
+    m, lo, hi = mean_interval(z, level)
+    return tuple(math.tanh(v) if math.isfinite(v) else math.nan for v in (m, lo, hi))  # type: ignore[return-value]

@@ -198,13 +198,25 @@ class OrderBook:
         self._level_qty: dict[Side, dict[int, int]] = {Side.BUY: {}, Side.SELL: {}}
         self._depth: dict[Side, int] = {Side.BUY: 0, Side.SELL: 0}
         self._expiry: list[tuple[int, int]] = []  # heap of (expires_at, order id)
+        # each trader's resting orders in resting order: open_orders(trader) without a scan of the book
+        self._mine: dict[TraderId, dict[int, Order]] = {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if "_mine" not in state:  # a snapshot from before the per-trader index
+            self._mine = {}
+            for o in self._orders.values():
+                self._mine.setdefault(o.trader, {})[o.id] = o
 
     # ----- queries -------------------------------------------------------------------
     def order(self, order_id: int) -> Order | None:
         return self._orders.get(order_id)
 
     def open_orders(self, trader: TraderId | None = None) -> list[Order]:
-        return [o for o in self._orders.values() if trader is None or o.trader == trader]
+        if trader is None:
+            return list(self._orders.values())
+        mine = self._mine.get(trader)
+        return list(mine.values()) if mine else []
 
     def best_bid(self) -> int | None:
         p = self._prices[Side.BUY]
@@ -244,7 +256,7 @@ class OrderBook:
 
         Expired orders are removed first so they can never trade.
         """
-        side = Side(side)
+        side = side if type(side) is Side else Side(side)
         self.expire(tick)
         acc = self.accounts
         if trader not in acc.cash:
@@ -293,7 +305,7 @@ class OrderBook:
 
     def cancel_all(self, trader: TraderId) -> int:
         """Cancel every resting order of `trader`; returns how many were cancelled."""
-        mine = [o.id for o in self._orders.values() if o.trader == trader]
+        mine = [o.id for o in self.open_orders(trader)]
         for oid in mine:
             self.cancel(oid, trader)
         return len(mine)
@@ -346,6 +358,7 @@ class OrderBook:
         self._level_qty[side][price] += order.remaining
         self._depth[side] += order.remaining
         self._orders[order.id] = order
+        self._mine.setdefault(order.trader, {})[order.id] = order
         if order.expires_at is not None:
             heapq.heappush(self._expiry, (order.expires_at, order.id))
 
@@ -355,10 +368,17 @@ class OrderBook:
         level = self._levels[side][price]
         del level[order.id]
         del self._orders[order.id]
+        self._forget(order)
         self._level_qty[side][price] -= order.remaining
         self._depth[side] -= order.remaining
         if not level:
             self._drop_level(side, price)
+
+    def _forget(self, order: Order) -> None:
+        mine = self._mine[order.trader]
+        del mine[order.id]
+        if not mine:
+            del self._mine[order.trader]
 
     def _drop_level(self, side: Side, price: int) -> None:
         del self._levels[side][price]
@@ -434,7 +454,7 @@ class OrderBook:
                     break
             for oid in done:
                 del level[oid]
-                del self._orders[oid]
+                self._forget(self._orders.pop(oid))
             if not level:
                 self._drop_level(opp, price)
             if is_market and order.remaining > 0:
@@ -445,6 +465,8 @@ class OrderBook:
 
 
 def _is_int(x: object) -> bool:
+    if type(x) is int:  # the common case, without the ABC check
+        return True
     return isinstance(x, Integral) and not isinstance(x, bool)
 
 

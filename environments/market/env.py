@@ -28,6 +28,7 @@ from agents.base import Player
 from agents.memory import DEFAULT_IMPORTANCE, MemoryStream
 from agents.persona import population_for
 from environments.common import ConservationError, json_safe, per_usd
+from environments.market import batch as mb
 from environments.market import metrics as mm
 from environments.market.actions import TraderView, affordable, check_order, order_model
 from environments.market.book import Accounts, Fill, OrderBook, Side
@@ -42,7 +43,8 @@ from environments.market.policies import (
     zi_u,
 )
 from environments.registry import register
-from sim.engine import ActRequest, Environment, MetricSpec
+from sim.batch import act_batch
+from sim.engine import ActRequest, Environment, MetricSpec, Truth
 from sim.events import private
 
 ASSET = "A"
@@ -248,6 +250,8 @@ class MarketEnv(Environment):
         "event_study.sign_matches": "event study: the price moved in the shock's direction (share of runs)",
     }
     quick = ("env.n_traders=8", "env.ticks=5")
+    # one order (outcome units: a share of the maximum surplus)
+    stakes = {"order": 1.0}
 
     @classmethod
     def population(cls, env_cfg: dict) -> int | None:
@@ -405,14 +409,16 @@ class MarketEnv(Environment):
         cls = order_model(c.max_price, c.max_qty)
         snap = self.book.snapshot(levels=c.book_levels)
         recent = [(p, q) for _, p, q, _, _ in self.fills[-c.recent_trades:]] if c.recent_trades else []
-        reqs = []
-        for a in traders:
+
+        def req(a):
             view = self.view(a.aid)
-            reqs.append(ActRequest(a, "order", cls, (lambda a=a, view=view: self.observation(a, view, snap, recent)),
-                                   self._fallback(a, view, cls),
-                                   validate=(lambda act, view=view: check_order(act, view)),
-                                   max_tokens=c.order_tokens))
-        for a, r in zip(traders, self.act_all(reqs)):
+            return ActRequest(a, "order", cls, (lambda: self.observation(a, view, snap, recent)),
+                              self._fallback(a, view, cls), validate=(lambda act: check_order(act, view)),
+                              max_tokens=c.order_tokens)
+
+        decided = act_batch(self, traders, "order", req,
+                            lambda pos: mb.order_decisions(self, [traders[i] for i in pos]), max_tokens=c.order_tokens)
+        for a, r in zip(traders, decided):
             self.apply(a, r.action.side, int(r.action.price), int(r.action.qty), r.source)
         self._check("orders")
 
@@ -522,9 +528,10 @@ class MarketEnv(Environment):
         aid = a.aid
         if self.cfg.replace_quotes:
             for o in self.book.open_orders(aid):
+                left = o.remaining  # the book zeroes it when it releases the escrow
                 self.book.cancel(o.id, aid)
                 self.emit("cancel", {"trader": aid, "order_id": o.id, "side": o.side.value, "price": o.price,
-                                     "qty": o.remaining}, actor=aid)
+                                     "qty": left}, actor=aid)
         view = self.view(aid)
         qty = min(qty, affordable(side, price, qty, view))
         if qty <= 0:
@@ -611,6 +618,41 @@ class MarketEnv(Environment):
     @classmethod
     def report_lines(cls, summary: dict) -> list[str]:
         return report_lines(summary)
+
+    @classmethod
+    def success_value(cls, outcome) -> float | None:
+        """Allocative efficiency: realised surplus as a share of the maximum (cost-of-pass: USD per unit)."""
+        v = outcome.get("efficiency")
+        return float(v) if isinstance(v, (int, float)) else None
+
+    def ground_truth(self, request: ActRequest) -> Truth | None:
+        """The order a value-maximising trader places now, and valid orders that lose value.
+
+        Right: take the best quote when it is strictly profitable against the trader's value
+        (its next induced value or cost, else its perceived fundamental), else quote one unit one
+        tick inside its value. Wrong: hold, and one-unit orders past its value (paying more than
+        it is worth, selling for less). Only orders the trader can place count.
+        """
+        if request.purpose != "order":
+            return None
+        aid, cls = request.agent.aid, request.action_cls
+        view = self.view(aid)
+        v_buy, v_sell = self.next_unit(aid)
+        if view.role is None:
+            v_buy = v_sell = self.perceived_value(aid)
+        ask, bid = self.book.best_ask(), self.book.best_bid()
+        right: list = []
+        wrong: list = [cls(side="hold", price=0, qty=0)]
+        if view.role != "seller" and v_buy is not None:
+            right.append(cls(side="buy", price=ask if ask is not None and ask < v_buy else max(1, v_buy - 1), qty=1))
+            wrong += [cls(side="buy", price=p, qty=1) for p in range(v_buy + 1, view.max_price + 1, 7)]
+        if view.role != "buyer" and v_sell is not None and (view.role == "seller" or view.units > 0):
+            right.append(cls(side="sell", price=bid if bid is not None and bid > v_sell
+                             else min(view.max_price, v_sell + 1), qty=1))
+            wrong += [cls(side="sell", price=p, qty=1) for p in range(max(1, v_sell - 1), 0, -7)]
+        right = [a for a in right if check_order(a, view) is None]
+        wrong = [a for a in wrong if check_order(a, view) is None]
+        return Truth(tuple(right), tuple(wrong)) if right else None
 
     def partial_outcome(self) -> dict[str, Any]:
         return {"setup": self.cfg.setup, "n_traders": self.cfg.n_traders, "ticks": int(self.tick),

@@ -41,7 +41,7 @@ from environments.taxation.utility import (
     utility,
 )
 from environments.registry import register
-from sim.engine import ActRequest, Environment, MetricSpec
+from sim.engine import ActRequest, Environment, MetricSpec, Truth
 from sim.events import private
 
 # Income units differ by skill sampler, so the US 2018 dollar cutoffs are scaled to put
@@ -233,6 +233,8 @@ class TaxationEnv(Environment):
         "final_rates": "marginal rate of each bracket at the end", "cutoffs": "lower income cutoff of each bracket",
     }
     quick = ("env.n_workers=12", "env.ticks=6", "env.period_ticks=2")
+    # one worker's labour choice for one tick (outcome units: a share of the welfare at stake)
+    stakes = {"labor": 1.0}
 
     @classmethod
     def population(cls, env_cfg: dict) -> int | None:
@@ -463,6 +465,33 @@ class TaxationEnv(Environment):
         self.emit_many("labor", ((w.aid, {"worker": w.aid, "hours": round(h, 4), "income": round(z, 4)},
                                   private(w.aid))
                                  for w, h, z in zip(self.workers, hours.tolist(), income.tolist())))
+
+    @classmethod
+    def success_value(cls, outcome) -> float | None:
+        """Final utilitarian welfare (cost-of-pass: USD per unit of welfare)."""
+        v = outcome.get("utilitarian_welfare")
+        return float(v) if isinstance(v, (int, float)) else None
+
+    def ground_truth(self, request: ActRequest) -> Truth | None:
+        """A worker's labour choice: right = the rational (best-response) hours on the menu, wrong = the rest."""
+        if request.purpose != "labor":
+            return None
+        cached = self.__dict__.get("_best_hours")
+        if cached is None or cached[0] != self.tick:  # one best response per tick for every worker
+            best = self.scripted_hours_rational()
+            cached = self.__dict__["_best_hours"] = (self.tick, {w.aid: int(round(h))
+                                                                 for w, h in zip(self.workers, best.tolist())})
+        h = cached[1].get(request.agent.aid)
+        if h is None:
+            return None
+        cls = request.action_cls
+        return Truth((cls(hours=h),), tuple(cls(hours=m) for m in self.menu if m != h))
+
+    def scripted_hours_rational(self) -> np.ndarray:
+        """Every worker's best response on the hours menu this tick (whatever worker_policy says)."""
+        sched = per_tick(self.schedule, self.cfg.period_ticks)
+        return best_response_labor_vec(self.skills, sched, self.params, float(self.cfg.hours_cap),
+                                       self.last_lump / self.cfg.period_ticks, [float(h) for h in self.menu])
 
     def _worker_observation(self, i: int) -> str:
         lines = [f"Tick {self.tick}, tax period {self.period}. Your skill: {self.skills[i]:.2f} per hour.",

@@ -136,11 +136,16 @@ class BayesSuspicion:
         p0 = n_traitors / len(self.others) if self.others else 0.0
         prior = _logit(p0)
         self.log_odds: dict[str, float] = {p: prior for p in self.others}
+        self._memo = None
+
+    # beliefs() is a 100-step bisection; it only changes when log_odds or t_left do
+    _memo: dict[str, float] | None = None  # class default: snapshots written before the memo load too
 
     def observe(self, tells: Mapping[str, bool]) -> None:
         """Bayes update from one round of tells {pid: tell seen}."""
         yes = math.log(self.q_hi / self.q_lo)
         no = math.log((1 - self.q_hi) / (1 - self.q_lo))
+        self._memo = None
         for pid, tell in tells.items():
             if pid in self.log_odds:
                 self.log_odds[pid] += yes if tell else no
@@ -156,6 +161,7 @@ class BayesSuspicion:
 
     def eliminate(self, pid: str, role: str | None = None) -> None:
         """Drop a player who left the game; a revealed traitor lowers the count left."""
+        self._memo = None
         if self.log_odds.pop(pid, None) is not None and role == "traitor":
             self.t_left = max(0, self.t_left - 1)
 
@@ -165,6 +171,11 @@ class BayesSuspicion:
         A common log-odds shift keeps the ranking and every value inside (0, 1) while
         making the expected traitor count consistent with what the faithful know.
         """
+        if self._memo is None:
+            self._memo = self._beliefs()
+        return dict(self._memo)
+
+    def _beliefs(self) -> dict[str, float]:
         pids = sorted(self.log_odds)
         if not pids:
             return {}
@@ -196,6 +207,42 @@ class BayesSuspicion:
         if not known:
             return random_vote(self.me, list(targets), rng)
         return _argmax_random(b, known, rng)
+
+
+def beliefs_many(models: Sequence[BayesSuspicion]) -> list[dict[str, float]]:
+    """``[m.beliefs() for m in models]``, the bisections of all models run as one array.
+
+    The same floats as one at a time (tests/environments/traitors/test_batch.py): each row
+    is summed by the same reduction and stops at the same step; rows whose answer needs no
+    search, or is memoised already, take the scalar path.
+    """
+    out: list[dict[str, float] | None] = [None] * len(models)
+    rows: dict[int, list[int]] = {}
+    for i, m in enumerate(models):
+        if m._memo is not None or not m.log_odds or m.t_left <= 0 or m.t_left >= len(m.log_odds):
+            out[i] = m.beliefs()
+        else:
+            rows.setdefault(len(m.log_odds), []).append(i)
+    for k, idx in rows.items():  # one array per row length
+        pids = [sorted(models[i].log_odds) for i in idx]
+        lo_ = np.array([[models[i].log_odds[p] for p in ps] for i, ps in zip(idx, pids)])
+        t_left = np.array([models[i].t_left for i in idx], dtype=float)
+        a, b = -50.0 - lo_.max(axis=1), 50.0 - lo_.min(axis=1)
+        live = np.ones(len(idx), dtype=bool)
+        for _ in range(100):
+            mid = (a + b) / 2
+            live &= (mid != a) & (mid != b)  # adjacent floats: that row is done
+            if not live.any():
+                break
+            below = np.sum(1.0 / (1.0 + np.exp(-(lo_ + mid[:, None]))), axis=1) < t_left
+            a = np.where(live & below, mid, a)
+            b = np.where(live & ~below, mid, b)
+        c = (a + b) / 2
+        for r, (i, ps) in enumerate(zip(idx, pids)):
+            m, cr = models[i], float(c[r])
+            m._memo = {p: float(1.0 / (1.0 + math.exp(-(m.log_odds[p] + cr)))) for p in ps}
+            out[i] = dict(m._memo)
+    return out  # type: ignore[return-value]
 
 
 def _logit(p: float) -> float:

@@ -8,6 +8,7 @@ conf/env/traitors.yaml; see docs/traitors.md.
 """
 from __future__ import annotations
 
+import typing
 from collections import Counter
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -15,12 +16,17 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.base import Player
+from agents.profiles import OWN_PART
 from agents.persona import population_for
 from environments.traitors import baselines as bl
+from environments.traitors import batch as tb
 from environments.traitors import metrics as tm
+from environments.traitors import texts
+from environments.traitors.legibility import legibility
 from environments.traitors.actions import RecruitAnswer, Speech, belief_model, belief_values, vote_model
 from environments.registry import register
-from sim.engine import ActRequest, Environment, LiveOptions, MetricSpec
+from sim.engine import ActRequest, Environment, LiveOptions, MetricSpec, Truth
+from sim.batch import Decided, act_batch, act_each, batch_enabled
 from sim.events import private, team
 
 TOPICS = [
@@ -66,13 +72,21 @@ class TraitorsConfig(BaseModel):
 
 
 class TraitorPlayer(Player):
+    def rules_text(self) -> str:
+        c = self.model.cfg
+        return (f"Game: The Traitors. {c.n_players} players; {c.n_traitors} of them are secret traitors. Each "
+                "round the players talk, then vote to banish one player; at night the traitors murder one. The "
+                "faithful win by banishing every traitor; the traitors win once they are as many as the faithful.")
+
     def role_text(self) -> str:
         if self.role == "traitor":
             mates = ", ".join(self.model.display(p) for p in self.model.traitor_ids() if p != self.aid) or "none"
-            return (f"Game: The Traitors. You are {self.aid}, secretly a TRAITOR (fellow traitors: {mates}). "
-                    "Avoid suspicion, steer votes toward faithful players.")
-        return (f"Game: The Traitors. You are {self.aid}, a FAITHFUL player. {self.model.cfg.n_traitors} hidden "
-                "traitors are among the players. Find and banish them.")
+            return (f"You are secretly a traitor (fellow traitors: {mates}). Avoid suspicion and steer the "
+                    "vote toward faithful players.")
+        return "You are faithful: find the traitors and banish them."
+
+    # no example answers: SmolLM2-135M copied a speech example word for word (names from the
+    # example, not the game) and a belief example's numbers into every form (docs/embedded.md)
 
 
 @register
@@ -114,11 +128,21 @@ class TraitorsEnv(Environment):
                    "share of murder votes where all traitors picked the same target"),
         MetricSpec("p_faithful_win_random", "Faithful win rate, random play", "probability", "game", None,
                    "outcome", "exact faithful win probability when everybody votes at random"),
+        # legibility (environments/traitors/legibility.py): can a person follow the game?
+        MetricSpec("legible_speech_share", "Legible speech share", "share of speeches", "legibility", True,
+                   "outcome", "speeches by their agent that name a player, have 3-40 words, no markup and no "
+                   "echoed prompt scaffolding"),
+        MetricSpec("belief_seat_rho", "Belief |rho| with seat order", "Spearman |rho|", "legibility", False,
+                   "outcome", "mean |Spearman rho| of each stated belief vector with seat order (1: a copied ramp)"),
+        MetricSpec("belief_truth_rho", "Belief rho with the truth", "Spearman rho", "legibility", True,
+                   "outcome", "mean Spearman rho of faithful raters' beliefs with who is a traitor"),
     )
     # one-line meanings of outcome keys that are not declared metrics (`agora report`, docs/reports.md)
     glossary = {"traitors": "the initial traitors", "recruited": "faithful who accepted a recruitment offer",
                 "metrics_error": "why the game metrics could not be computed"}
     quick = ("env.n_players=8", "env.n_traitors=2", "env.discussion_passes=1")
+    # a faithful's banishment vote decides a round; the game's outcome unit is one faithful win
+    stakes = {"vote": 1.0}
     live = LiveOptions(human_seat=True, seat_label="player",
                        channels={"speak": "speech", "react": "speech", "conclave": "team", "vote": "choice",
                                  "murder": "choice", "recruit_pick": "choice", "recruit_answer": "yesno"})
@@ -152,6 +176,10 @@ class TraitorsEnv(Environment):
             rows.append({"key": "p_random", "metric": f"random baseline: MIXED ({shown})", "value": None,
                          "doc": "these games have different exact baselines (different N or T); no lift is computed"})
         return rows
+
+    @classmethod
+    def story(cls, events) -> list[str]:
+        return texts.story(events)
 
     @classmethod
     def population(cls, env_cfg: dict) -> int | None:
@@ -225,6 +253,9 @@ class TraitorsEnv(Environment):
             self.emit("announcement", {"text": f"{self.display(self.murdered_last)} was murdered last night."},
                       actor="host")
         # scripted baselines see private noisy tells each morning
+        if batch_enabled(self):
+            tb.observe_tells(self)
+            return
         roles = self.roles()
         for a in self.alive():
             s = self.suspicion[a.aid]
@@ -258,8 +289,9 @@ class TraitorsEnv(Environment):
         for pass_no in range(self.cfg.discussion_passes):
             for a in self._speakers(pass_no):
                 topic = TOPICS[(self.tick - 1) % len(TOPICS)] if pass_no == 0 else REACTIONS[(self.tick + pass_no) % len(REACTIONS)]
-                obs = (f"Round {self.tick} roundtable. Alive: {', '.join(self.display(x.aid) for x in self.alive())}. "
-                       f"{topic} Speak in at most {self.cfg.words_max} words.")
+                # the topic comes last, after who the speaker is: a small model answers the last line
+                obs = (lambda topic=topic: f"{texts.context(self)}{OWN_PART}{topic} Answer in one sentence "
+                       f"(at most {self.cfg.words_max} words) that names a player.")
                 r = self.act(ActRequest(a, "speak", Speech, obs, self._speech_fallback(a, topic),
                                         max_tokens=self.cfg.speech_tokens))
                 text = " ".join(r.action.text.split()[: self.cfg.words_max])
@@ -276,8 +308,10 @@ class TraitorsEnv(Environment):
             others = [x.aid for x in alive if x.aid != a.aid]
             cls = belief_model(others, fmt)
             if fmt == "list":
-                ask = (f"Round {self.tick}: players {', '.join(others)}. In that order, give each one's chance of "
-                       "being a traitor in tenths (0-10), then split 10 trust points among them (same order).")
+                ask = (f"{texts.context(self)}Secret form: give each other player's chance of being a traitor "
+                       "in tenths (0-10), high for those you suspect, then split 10 trust points among them."
+                       f"{OWN_PART}"
+                       f"Your form lists, in this order: {', '.join(others)}.")
             else:
                 ask = (f"Round {self.tick}: for each player give the chance (0-100) they are a traitor, "
                        f"and split 10 trust points among: {', '.join(others)}.")
@@ -346,12 +380,13 @@ class TraitorsEnv(Environment):
         def req(a):
             targets = [x.aid for x in alive if x.aid != a.aid]
             cls, fb = self._vote_fallback(a, targets, "banish", bloc, votes)
-            obs = (f"Round {self.tick}: secret banishment vote. Choose who to banish among "
-                   f"{', '.join(self.display(t) for t in targets)}.")
+            obs = lambda: f"{texts.context(self)}Secret banishment vote: choose one other player to banish."
             return ActRequest(a, "vote", cls, obs, fb, validate=validate_for(a), max_tokens=self.cfg.vote_tokens)
 
         if self.cfg.vote_visibility == "secret":
-            results = self.act_all([req(a) for a in order])
+            results = act_batch(self, order, "vote", req,
+                                lambda pos: tb.banish_votes(self, [order[i] for i in pos], [x.aid for x in alive], bloc),
+                                max_tokens=self.cfg.vote_tokens)
             for a, r in zip(order, results):
                 votes[a.aid] = r.action.target
                 first_voted.append(r.action.target)
@@ -416,12 +451,17 @@ class TraitorsEnv(Environment):
         if self.winner or not self.cfg.reactions or not self.banished_last:
             return
         who = self.display(self.banished_last)
-        for a in self.alive():
-            r = self.act(ActRequest(a, "react", Speech, f"{who} was banished. React briefly (one sentence).",
-                                    lambda a=a: Speech(text=f"So {self.banished_last} is gone. Let us keep watching."),
-                                    max_tokens=self.cfg.speech_tokens))
+        line = f"So {self.banished_last} is gone. Let us keep watching."
+
+        def said(a, r):
             self.emit("speech", {"pid": a.aid, "text": " ".join(r.action.text.split()[: self.cfg.words_max]),
                                  "pass": 99, "topic": "reaction", "valid": r.valid}, actor=a.aid)
+
+        act_each(self, self.alive(), "react",
+                 lambda a: ActRequest(a, "react", Speech, lambda: f"{texts.context(self)}{OWN_PART}{who} was just "
+                                      "banished. React in one sentence that names a player.",
+                                      lambda: Speech(text=line), max_tokens=self.cfg.speech_tokens),
+                 lambda pos: [Decided(text=line)] * len(pos), said, max_tokens=self.cfg.speech_tokens)
 
     def phase_recruit(self) -> None:
         """Optional (``recruitment=true``): after a traitor is banished, the surviving traitors
@@ -476,16 +516,21 @@ class TraitorsEnv(Environment):
         if len(traitors) < 1:
             return
         faithful = [a.aid for a in self.alive("faithful")]
+        line = f"Let us take out {faithful[0]}." if faithful else ""
         for step in ("propose", "agree"):
-            for a in traitors:
-                obs = (f"Secret traitors' meeting ({step}). Alive faithful: {', '.join(faithful)}. "
-                       "Whom should we murder tonight?")
-                r = self.act(ActRequest(a, "conclave", Speech, obs,
-                                        lambda: Speech(text=f"Let us take out {faithful[0]}."),
-                                        max_tokens=self.cfg.speech_tokens))
+            obs = (f"{texts.context(self)}{OWN_PART}Secret traitors' meeting ({step}). Faithful still playing: "
+                   f"{', '.join(faithful)}. In one sentence: whom should we murder tonight?")
+
+            def said(a, r, step=step):
                 self.emit("speech", {"pid": a.aid, "text": " ".join(r.action.text.split()[: self.cfg.words_max]),
                                      "pass": 0 if step == "propose" else 1, "topic": "conclave", "valid": r.valid},
                           actor=a.aid, visibility=team("traitors"))
+
+            act_each(self, traitors, "conclave",
+                     lambda a, obs=obs: ActRequest(a, "conclave", Speech, obs,
+                                                   lambda: Speech(text=f"Let us take out {faithful[0]}."),
+                                                   max_tokens=self.cfg.speech_tokens),
+                     lambda pos: [Decided(text=line)] * len(pos), said, max_tokens=self.cfg.speech_tokens)
 
     def phase_murder(self) -> None:
         self.murdered_last = None
@@ -513,16 +558,36 @@ class TraitorsEnv(Environment):
         traitors = self.alive("traitor")
         rng = self.rng_for(kind, self.tick)
         shared = targets[int(rng.integers(len(targets)))]
-        cls = vote_model(targets)
-        reqs = [ActRequest(a, purpose, cls, ask, (lambda: cls(target=shared)), max_tokens=self.cfg.vote_tokens)
-                for a in traitors]
+
+        def req(a):
+            cls = vote_model(targets)  # built only when a request is (a new target set costs ~1 ms)
+            return ActRequest(a, purpose, cls, ask, (lambda: cls(target=shared)), max_tokens=self.cfg.vote_tokens)
+
         votes: dict[str, str] = {}
-        for a, r in zip(traitors, self.act_all(reqs)):
+        for a, r in zip(traitors, act_batch(self, traitors, purpose, req,
+                                            lambda pos: [Decided(target=shared)] * len(pos),
+                                            max_tokens=self.cfg.vote_tokens)):
             votes[a.aid] = r.action.target
             self.emit("vote", {"vote_kind": kind, "voter": a.aid, "target": r.action.target, "valid": r.valid},
                       actor=a.aid, visibility=team("traitors"))
         target, tie = self._tally(votes, list(votes.values()), len(traitors), kind)
         return target, tie, votes
+
+    @classmethod
+    def success_value(cls, outcome) -> float | None:
+        """A faithful win (cost-of-pass: USD per faithful win); None for a game cut short."""
+        w = outcome.get("winner")
+        return None if w is None else float(w == "faithful")
+
+    def ground_truth(self, request: ActRequest) -> Truth | None:
+        """A faithful's banishment vote: right = any alive traitor, wrong = any other alive faithful."""
+        if request.purpose != "vote" or request.agent.role == "traitor":
+            return None
+        cls = request.action_cls
+        targets = typing.get_args(cls.model_fields["target"].annotation)
+        right = tuple(cls(target=t) for t in targets if self.by_id[t].role == "traitor")
+        wrong = tuple(cls(target=t) for t in targets if self.by_id[t].role != "traitor")
+        return Truth(right, wrong) if right else None
 
     # ---- results ---------------------------------------------------------
     def tick_metrics(self) -> dict[str, Any]:
@@ -539,7 +604,7 @@ class TraitorsEnv(Environment):
     def outcome(self, events) -> dict[str, Any]:
         out = self.partial_outcome()
         try:
-            gm = tm.game_metrics(events)
+            gm = tm.game_metrics(events) | legibility(events)
             for spec in self.metrics:  # every declared outcome metric is present; None where undefined
                 if spec.source == "outcome" and spec.key not in out:
                     out[spec.key] = gm.get(spec.key)

@@ -82,6 +82,35 @@ class _RoleBook:
         return {p: ch[-1][1] for p, ch in self.changes.items()}
 
 
+# the event kinds the metrics read; one pass over the frame decodes them all (``_index``)
+_KINDS = ("role", "recruit", "game_start", "game_end", "vote", "elimination", "belief", "vote_result")
+
+
+def _index(events: pl.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    """``{kind: _decode(events, kind)}`` for the kinds the metrics read, from one filter of the frame.
+
+    Small games spent most of their metrics time in per-kind polars filters; one filter
+    and plain lists keep a 10-player game's metrics under a few milliseconds.
+    """
+    out: dict[str, list[dict[str, Any]]] = {k: [] for k in _KINDS}
+    if events.height == 0:
+        return out
+    sub = events.filter(pl.col("kind").is_in(_KINDS)).sort("seq")
+    for s, t, k, p in zip(sub["seq"].to_list(), sub["tick"].to_list(), sub["kind"].to_list(),
+                          sub["payload"].to_list()):
+        out[k].append(json.loads(p) | {"_seq": s, "_tick": t})
+    return out
+
+
+def _book_of(idx: Mapping[str, list[dict[str, Any]]]) -> _RoleBook:
+    rows = [(r["_seq"], r["pid"], r["role"]) for r in idx["role"]]
+    rows += [(r["_seq"], r["pid"], TRAITOR) for r in idx["recruit"] if r.get("accepted")]
+    book = _RoleBook()
+    for seq, pid, role in sorted(rows):
+        book.changes.setdefault(pid, []).append((seq, role))
+    return book
+
+
 def _role_book(events: pl.DataFrame) -> _RoleBook:
     rows = [(r["_seq"], r["pid"], r["role"]) for r in _decode(events, "role")]
     rows += [(r["_seq"], r["pid"], TRAITOR) for r in _decode(events, "recruit") if r.get("accepted")]
@@ -109,42 +138,37 @@ def players(events: pl.DataFrame) -> list[str]:
     return sorted(_role_book(events).changes, key=_pid_key)
 
 
-def votes_frame(events: pl.DataFrame) -> pl.DataFrame:
-    """One row per vote: seq, tick, vote_kind, voter, target, valid, voter_role, target_role."""
-    book = _role_book(events)
-    rows = [{
+VOTE_SCHEMA = {"seq": pl.Int64, "tick": pl.Int64, "vote_kind": pl.Utf8, "voter": pl.Utf8, "target": pl.Utf8,
+               "valid": pl.Boolean, "voter_role": pl.Utf8, "target_role": pl.Utf8}
+ELIM_SCHEMA = {"seq": pl.Int64, "tick": pl.Int64, "pid": pl.Utf8, "how": pl.Utf8, "revealed_role": pl.Utf8,
+               "role": pl.Utf8}
+BELIEF_SCHEMA = {"seq": pl.Int64, "tick": pl.Int64, "i": pl.Utf8, "j": pl.Utf8, "p": pl.Float64,
+                 "trust": pl.Float64, "w": pl.Float64, "w_source": pl.Utf8, "valid": pl.Boolean,
+                 "i_role": pl.Utf8, "j_role": pl.Utf8}
+
+
+def _frame(rows: list[dict[str, Any]], schema: dict) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+
+
+def _vote_rows(idx, book: _RoleBook) -> list[dict[str, Any]]:
+    return [{
         "seq": v["_seq"], "tick": v["_tick"], "vote_kind": v.get("vote_kind"),
         "voter": v.get("voter"), "target": v.get("target"), "valid": bool(v.get("valid", True)),
         "voter_role": book.at(v.get("voter"), v["_seq"]), "target_role": book.at(v.get("target"), v["_seq"]),
-    } for v in _decode(events, "vote")]
-    schema = {"seq": pl.Int64, "tick": pl.Int64, "vote_kind": pl.Utf8, "voter": pl.Utf8, "target": pl.Utf8,
-              "valid": pl.Boolean, "voter_role": pl.Utf8, "target_role": pl.Utf8}
-    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+    } for v in idx["vote"]]
 
 
-def eliminations_frame(events: pl.DataFrame) -> pl.DataFrame:
-    """One row per elimination: seq, tick, pid, how, revealed_role, role (the true one)."""
-    book = _role_book(events)
-    rows = [{
+def _elim_rows(idx, book: _RoleBook) -> list[dict[str, Any]]:
+    return [{
         "seq": e["_seq"], "tick": e["_tick"], "pid": e.get("pid"), "how": e.get("how"),
         "revealed_role": e.get("revealed_role"), "role": book.at(e.get("pid"), e["_seq"]),
-    } for e in _decode(events, "elimination")]
-    schema = {"seq": pl.Int64, "tick": pl.Int64, "pid": pl.Utf8, "how": pl.Utf8,
-              "revealed_role": pl.Utf8, "role": pl.Utf8}
-    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+    } for e in idx["elimination"]]
 
 
-def beliefs_frame(events: pl.DataFrame, include_invalid: bool = False) -> pl.DataFrame:
-    """One row per (rater i, rated j) of each belief probe.
-
-    Columns: seq, tick, i, j, p (P(j is traitor), null if not given), trust (points, null
-    when no trust was elicited), w (trust weight: points/10, or 1-p without trust),
-    w_source ("trust"/"belief"), valid, i_role, j_role. Invalid probes (fallback
-    answers) are left out unless asked for, since they say nothing about the agent.
-    """
-    book = _role_book(events)
+def _belief_rows(idx, book: _RoleBook, include_invalid: bool = False) -> list[dict[str, Any]]:
     rows = []
-    for b in _decode(events, "belief"):
+    for b in idx["belief"]:
         valid = bool(b.get("valid", True))
         if not valid and not include_invalid:
             continue
@@ -163,10 +187,31 @@ def beliefs_frame(events: pl.DataFrame, include_invalid: bool = False) -> pl.Dat
                 "w_source": "trust" if trust else "belief", "valid": valid,
                 "i_role": book.at(i, seq), "j_role": book.at(j, seq),
             })
-    schema = {"seq": pl.Int64, "tick": pl.Int64, "i": pl.Utf8, "j": pl.Utf8, "p": pl.Float64,
-              "trust": pl.Float64, "w": pl.Float64, "w_source": pl.Utf8, "valid": pl.Boolean,
-              "i_role": pl.Utf8, "j_role": pl.Utf8}
-    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+    return rows
+
+
+def votes_frame(events: pl.DataFrame) -> pl.DataFrame:
+    """One row per vote: seq, tick, vote_kind, voter, target, valid, voter_role, target_role."""
+    idx = _index(events)
+    return _frame(_vote_rows(idx, _book_of(idx)), VOTE_SCHEMA)
+
+
+def eliminations_frame(events: pl.DataFrame) -> pl.DataFrame:
+    """One row per elimination: seq, tick, pid, how, revealed_role, role (the true one)."""
+    idx = _index(events)
+    return _frame(_elim_rows(idx, _book_of(idx)), ELIM_SCHEMA)
+
+
+def beliefs_frame(events: pl.DataFrame, include_invalid: bool = False) -> pl.DataFrame:
+    """One row per (rater i, rated j) of each belief probe.
+
+    Columns: seq, tick, i, j, p (P(j is traitor), null if not given), trust (points, null
+    when no trust was elicited), w (trust weight: points/10, or 1-p without trust),
+    w_source ("trust"/"belief"), valid, i_role, j_role. Invalid probes (fallback
+    answers) are left out unless asked for, since they say nothing about the agent.
+    """
+    idx = _index(events)
+    return _frame(_belief_rows(idx, _book_of(idx), include_invalid), BELIEF_SCHEMA)
 
 
 # ----- the parsed game ---------------------------------------------------------------
@@ -174,43 +219,50 @@ def beliefs_frame(events: pl.DataFrame, include_invalid: bool = False) -> pl.Dat
 
 @dataclass
 class _Game:
+    """One game parsed once: rows of votes, eliminations and beliefs (dicts, the frames' columns)."""
+
     players: list[str]
     book: _RoleBook
-    votes: pl.DataFrame
-    elims: pl.DataFrame
-    beliefs: pl.DataFrame
+    votes: list[dict[str, Any]]
+    elims: list[dict[str, Any]]
+    beliefs: list[dict[str, Any]]
     alive: dict[int, tuple[int, int]]  # tick -> (n alive, traitors alive) at the banishment
     end: dict[str, Any] | None
+    idx: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def _parse(events: pl.DataFrame) -> _Game:
-    book = _role_book(events)
-    g = _Game(players(events), book, votes_frame(events), eliminations_frame(events),
-              beliefs_frame(events), {}, None)
-    ends = _decode(events, "game_end")
+    idx = _index(events)
+    book = _book_of(idx)
+    starts = idx["game_start"]
+    players_ = (list(starts[0]["players"]) if starts and starts[0].get("players")
+                else sorted(book.changes, key=_pid_key))
+    g = _Game(players_, book, _vote_rows(idx, book), _elim_rows(idx, book), _belief_rows(idx, book), {}, None, idx)
+    ends = idx["game_end"]
     g.end = ends[-1] if ends else None
-    g.alive = _alive_at_banish(events, g)
+    g.alive = _alive_at_banish(g)
     return g
 
 
-def _alive_at_banish(events: pl.DataFrame, g: _Game) -> dict[int, tuple[int, int]]:
+def _alive_at_banish(g: _Game) -> dict[int, tuple[int, int]]:
     """(n_r, t_r): alive players and traitors just before each round's banishment.
 
     The reference point is the round's first banish vote (or its result/elimination);
     rounds with only a belief probe use the probe, which precedes the vote.
     """
     refs: dict[int, int] = {}
-    for v in g.votes.filter(pl.col("vote_kind") == BANISH).iter_rows(named=True):
-        refs.setdefault(v["tick"], v["seq"])
+    for v in g.votes:
+        if v["vote_kind"] == BANISH:
+            refs.setdefault(v["tick"], v["seq"])
     for kind in ("vote_result", "elimination"):
-        for e in _decode(events, kind):
+        for e in g.idx[kind]:
             if (e.get("vote_kind") or e.get("how")) == BANISH:
                 refs[e["_tick"]] = min(refs.get(e["_tick"], e["_seq"]), e["_seq"])
-    for b in _decode(events, "belief"):
+    for b in g.idx["belief"]:
         refs.setdefault(b["_tick"], b["_seq"])
     out = {}
     for tick, ref in sorted(refs.items()):
-        gone = set(g.elims.filter(pl.col("seq") < ref)["pid"].to_list())
+        gone = {e["pid"] for e in g.elims if e["seq"] < ref}
         alive = [p for p in g.players if p not in gone]
         out[tick] = (len(alive), sum(g.book.at(p, ref) == TRAITOR for p in alive))
     return out
@@ -303,15 +355,15 @@ def brier_skill(bs: float | None, bs0: float | None) -> float | None:
     return 1.0 - bs / bs0
 
 
-def _belief_scores(rows: pl.DataFrame, alive: Mapping[int, tuple[int, int]]) -> dict[str, float | None]:
+def _belief_scores(rows: list[dict[str, Any]], alive: Mapping[int, tuple[int, int]]) -> dict[str, float | None]:
     """Calibration of faithful raters' P(traitor) about others (rows already filtered)."""
-    rows = rows.filter(pl.col("p").is_not_null() & pl.col("j_role").is_not_null())
-    p = rows["p"].to_list()
-    y = [int(r == TRAITOR) for r in rows["j_role"].to_list()]
+    rows = [r for r in rows if r["p"] is not None and r["j_role"] is not None]
+    p = [r["p"] for r in rows]
+    y = [int(r["j_role"] == TRAITOR) for r in rows]
     # BS0: Brier of always answering p0 = t/(n-1); for a faithful rater exactly p0(1-p0)
     bs0s = []
-    for t in rows["tick"].to_list():
-        n, k = alive.get(t, (0, 0))
+    for r in rows:
+        n, k = alive.get(r["tick"], (0, 0))
         p0 = k / (n - 1) if n > 1 else None
         bs0s.append(p0 * (1 - p0) if p0 is not None else None)
     bs = brier_score(p, y)
@@ -325,26 +377,35 @@ def belief_scores(events: pl.DataFrame) -> dict[str, float | None]:
     return _belief_scores(_faithful_beliefs(g), g.alive)
 
 
-def _faithful_beliefs(g: _Game) -> pl.DataFrame:
-    return g.beliefs.filter(pl.col("i_role") == FAITHFUL)
+def _faithful_beliefs(g: _Game) -> list[dict[str, Any]]:
+    return [b for b in g.beliefs if b["i_role"] == FAITHFUL]
+
+
+def _pmean(xs: list[float]) -> float | None:
+    """A polars mean (its summation order), None for no values: the frames' ``.mean()``."""
+    return pl.Series(xs, dtype=pl.Float64).mean() if xs else None
 
 
 # ----- per-round computations --------------------------------------------------------
 
 
-def _by_tick(df: pl.DataFrame) -> dict[int, pl.DataFrame]:
-    return {int(k[0]): sub for k, sub in df.group_by("tick", maintain_order=True)} if df.height else {}
+def _by_tick(rows: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    """Rows grouped by tick, groups in order of first appearance, rows in order."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(int(r["tick"]), []).append(r)
+    return out
 
 
 def _round_votes(g: _Game) -> dict[str, dict[int, float | None]]:
     """Vote-based per-round metrics (FCR, FAS, TAS, entropy, crowd gain, bus rate...)."""
     out: dict[str, dict[int, float | None]] = defaultdict(dict)
-    ban = g.votes.filter((pl.col("vote_kind") == BANISH) & pl.col("target").is_not_null())
+    ban = [v for v in g.votes if v["vote_kind"] == BANISH and v["target"] is not None]
     for tick, sub in _by_tick(ban).items():
-        fv = sub.filter(pl.col("voter_role") == FAITHFUL)
-        targets = fv["target"].to_list()
+        fv = [v for v in sub if v["voter_role"] == FAITHFUL]
+        targets = [v["target"] for v in fv]
         if targets:
-            hits = [r == TRAITOR for r in fv["target_role"].to_list()]
+            hits = [v["target_role"] == TRAITOR for v in fv]
             fcr = sum(hits) / len(hits)
             out["fcr"][tick] = fcr
             c = Counter(targets)
@@ -352,42 +413,44 @@ def _round_votes(g: _Game) -> dict[str, dict[int, float | None]]:
             out["vote_entropy"][tick] = float(-sum(k / len(targets) * math.log(k / len(targets))
                                                    for k in c.values()))
             modes = _modes(targets)  # expected hit of the plurality under a random tie-break
-            plural_hit = sum(g.book.at(m, int(sub["seq"].min())) == TRAITOR for m in modes) / len(modes)
+            seq0 = min(v["seq"] for v in sub)
+            plural_hit = sum(g.book.at(m, seq0) == TRAITOR for m in modes) / len(modes)
             out["crowd_gain"][tick] = plural_hit - fcr
             n, t = g.alive.get(tick, (0, 0))
             if n > 1:
                 out["fcr_chance"][tick] = t / (n - 1)
                 out["fcr_lift"][tick] = fcr - t / (n - 1)
-        tv = sub.filter(pl.col("voter_role") == TRAITOR)
-        if tv.height:
-            out["bus_rate"][tick] = float((tv["target_role"] == TRAITOR).sum()) / tv.height
-    mur = g.votes.filter((pl.col("vote_kind") == MURDER) & pl.col("target").is_not_null())
+        tv = [v for v in sub if v["voter_role"] == TRAITOR]
+        if tv:
+            out["bus_rate"][tick] = float(sum(v["target_role"] == TRAITOR for v in tv)) / len(tv)
+    mur = [v for v in g.votes if v["vote_kind"] == MURDER and v["target"] is not None]
     for tick, sub in _by_tick(mur).items():
-        c = Counter(sub["target"].to_list())
-        out["tas"][tick] = max(c.values()) / sub.height
+        c = Counter(v["target"] for v in sub)
+        out["tas"][tick] = max(c.values()) / len(sub)
     return out
 
 
 def _round_elims(g: _Game) -> dict[str, dict[int, Any]]:
     """Banishment/murder outcomes per round: who, mis-banish, steered, night unanimity."""
     out: dict[str, dict[int, Any]] = defaultdict(dict)
-    ban_votes = g.votes.filter(pl.col("vote_kind") == BANISH)
-    for e in g.elims.iter_rows(named=True):
+    ban_votes = [v for v in g.votes if v["vote_kind"] == BANISH]
+    for e in g.elims:
         tick = e["tick"]
         if e["how"] == BANISH:
             out["banished"][tick] = e["pid"]
             out["banished_role"][tick] = e["role"]
             out["mis_banish"][tick] = float(e["role"] == FAITHFUL)
-            tv = ban_votes.filter((pl.col("tick") == tick) & (pl.col("voter_role") == TRAITOR))
-            steered = e["role"] == FAITHFUL and e["pid"] in _modes(tv["target"].drop_nulls().to_list())
+            tv = [v["target"] for v in ban_votes
+                  if v["tick"] == tick and v["voter_role"] == TRAITOR and v["target"] is not None]
+            steered = e["role"] == FAITHFUL and e["pid"] in _modes(tv)
             out["steered"][tick] = float(steered)
         elif e["how"] == MURDER:
             out["murdered"][tick] = e["pid"]
-    mur = g.votes.filter(pl.col("vote_kind") == MURDER)
+    mur = [v for v in g.votes if v["vote_kind"] == MURDER]
     for tick, sub in _by_tick(mur).items():
         victim = out["murdered"].get(tick)
-        role = g.book.at(victim, int(sub["seq"].max()) + 1) if victim else None
-        unanimous = victim is not None and role == FAITHFUL and all(t == victim for t in sub["target"].to_list())
+        role = g.book.at(victim, max(v["seq"] for v in sub) + 1) if victim else None
+        unanimous = victim is not None and role == FAITHFUL and all(v["target"] == victim for v in sub)
         out["night_unanimous"][tick] = float(unanimous)
     return out
 
@@ -396,29 +459,30 @@ def _round_beliefs(g: _Game) -> dict[str, dict[int, float | None]]:
     """Suspicion gap, trust share, calibration and coherence per round (faithful raters)."""
     out: dict[str, dict[int, float | None]] = defaultdict(dict)
     for tick, sub in _by_tick(_faithful_beliefs(g)).items():
-        ps = sub.filter(pl.col("p").is_not_null())
-        on_t = ps.filter(pl.col("j_role") == TRAITOR)["p"].mean()
-        on_f = ps.filter(pl.col("j_role") == FAITHFUL)["p"].mean()
+        ps = [r for r in sub if r["p"] is not None]
+        on_t = _pmean([r["p"] for r in ps if r["j_role"] == TRAITOR])
+        on_f = _pmean([r["p"] for r in ps if r["j_role"] == FAITHFUL])
         out["suspicion_gap"][tick] = on_t - on_f if on_t is not None and on_f is not None else None
-        ws = sub.filter(pl.col("w").is_not_null())
-        w_t = ws.filter(pl.col("j_role") == TRAITOR)["w"].mean()
-        w_f = ws.filter(pl.col("j_role") == FAITHFUL)["w"].mean()
+        ws = [r for r in sub if r["w"] is not None]
+        w_t = _pmean([r["w"] for r in ws if r["j_role"] == TRAITOR])
+        w_f = _pmean([r["w"] for r in ws if r["j_role"] == FAITHFUL])
         out["traitor_trust_share"][tick] = _ratio(w_t, w_f) if w_t is not None and w_f is not None else None
         for k, v in _belief_scores(sub, g.alive).items():
             out[k][tick] = v
         t_r = g.alive.get(tick, (0, 0))[1]
-        sums = ps.group_by("i").agg(pl.col("p").sum())["p"].to_list()
+        sums = (pl.DataFrame({"i": [r["i"] for r in ps], "p": [r["p"] for r in ps]}, schema={"i": pl.Utf8, "p": pl.Float64})
+                .group_by("i", maintain_order=True).agg(pl.col("p").sum())["p"].to_list())
         out["coherence"][tick] = _mean(abs(s - t_r) for s in sums)
     return out
 
 
 def _round_vsf(g: _Game) -> dict[int, float | None]:
     """Vote switching on banish votes only, for voters who voted in the previous banish round."""
-    ban = g.votes.filter((pl.col("vote_kind") == BANISH) & pl.col("target").is_not_null())
+    ban = [v for v in g.votes if v["vote_kind"] == BANISH and v["target"] is not None]
     out: dict[int, float | None] = {}
     prev: dict[str, str] | None = None
     for tick, sub in sorted(_by_tick(ban).items()):
-        cur = dict(zip(sub["voter"].to_list(), sub["target"].to_list()))
+        cur = {v["voter"]: v["target"] for v in sub}
         if prev is not None:
             both = [v for v in cur if v in prev]
             out[tick] = sum(cur[v] != prev[v] for v in both) / len(both) if both else None
@@ -439,12 +503,14 @@ def _trust_graphs(g: _Game) -> dict[int, nx.DiGraph]:
     graphs: dict[int, nx.DiGraph] = {}
     for tick, sub in sorted(_by_tick(g.beliefs).items()):
         G = nx.DiGraph(tick=tick)
-        n_nodes = len(set(sub["i"].to_list()) | set(sub["j"].to_list()))
-        n, t = g.alive.get(tick, (n_nodes, 0))
-        seq0 = int(sub["seq"].min())
-        for pid in sorted(set(sub["i"].to_list()) | set(sub["j"].to_list()), key=_pid_key):
+        pids = {r["i"] for r in sub} | {r["j"] for r in sub}
+        n, t = g.alive.get(tick, (len(pids), 0))
+        seq0 = min(r["seq"] for r in sub)
+        for pid in sorted(pids, key=_pid_key):
             G.add_node(pid, role=g.book.at(pid, seq0) or "unknown")
-        for r in sub.filter(pl.col("w").is_not_null()).iter_rows(named=True):
+        for r in sub:
+            if r["w"] is None:
+                continue
             # uniform prior weight: 10 points spread over n-1 others, or 1 - t/(n-1)
             prior = (1.0 / (n - 1) if r["w_source"] == "trust" else 1.0 - t / (n - 1)) if n > 1 else 0.0
             attrs = {"weight": float(r["w"]), "prior": prior, "source": r["w_source"]}
@@ -502,17 +568,21 @@ def in_strength(G: nx.DiGraph) -> dict[str, float]:
 
 
 def _trust_drop(g: _Game) -> pl.DataFrame:
-    fb = _faithful_beliefs(g).filter(pl.col("w").is_not_null())
+    fb = [r for r in _faithful_beliefs(g) if r["w"] is not None]
     rows = []
-    for e in g.elims.filter(pl.col("revealed_role") == TRAITOR).iter_rows(named=True):
-        on_j = fb.filter(pl.col("j") == e["pid"])
-        before = on_j.filter(pl.col("seq") < e["seq"])
-        after = on_j.filter(pl.col("seq") > e["seq"])
-        if before.height == 0:
+    for e in g.elims:
+        if e["revealed_role"] != TRAITOR:
             continue
-        w_before = before.filter(pl.col("tick") == before["tick"].max())["w"].mean()
-        if after.height:
-            w_after, observed = after.filter(pl.col("tick") == after["tick"].min())["w"].mean(), True
+        on_j = [r for r in fb if r["j"] == e["pid"]]
+        before = [r for r in on_j if r["seq"] < e["seq"]]
+        after = [r for r in on_j if r["seq"] > e["seq"]]
+        if not before:
+            continue
+        last = max(r["tick"] for r in before)
+        w_before = _pmean([r["w"] for r in before if r["tick"] == last])
+        if after:
+            first = min(r["tick"] for r in after)
+            w_after, observed = _pmean([r["w"] for r in after if r["tick"] == first]), True
         else:
             # reveals are truthful, so a revealed traitor merits no trust: W = 1 - 1 = 0
             w_after, observed = 0.0, False
@@ -550,6 +620,10 @@ def write_graphml(graphs: Mapping[int, nx.DiGraph], directory: str | Path) -> li
 CURVO_COLUMNS = ("Round", "Vote_Type", "Player_ID", "Role", "Vote_Target", "Eliminated")
 
 
+CURVO_SCHEMA = {"Round": pl.Int64, "Vote_Type": pl.Utf8, "Player_ID": pl.Utf8, "Role": pl.Utf8,
+                "Vote_Target": pl.Utf8, "Eliminated": pl.Utf8}
+
+
 def curvo_table(events: pl.DataFrame) -> pl.DataFrame:
     """Our events in the shape of Curvo's ``votes.csv``.
 
@@ -557,21 +631,21 @@ def curvo_table(events: pl.DataFrame) -> pl.DataFrame:
     Role "Traitor"/"Faithful" of the voter at that time, Eliminated the player that
     round's vote of that kind removed (null if none).
     """
-    g = _parse(events)
+    return _frame(_curvo_rows(_parse(events)), CURVO_SCHEMA)
+
+
+def _curvo_rows(g: _Game) -> list[dict[str, Any]]:
     removed: dict[tuple[int, str], str] = {}
-    for r in _decode(events, "vote_result"):
+    for r in g.idx["vote_result"]:
         if r.get("target") is not None:
             removed.setdefault((r["_tick"], r.get("vote_kind")), r["target"])
-    for e in g.elims.iter_rows(named=True):
+    for e in g.elims:
         removed[(e["tick"], e["how"])] = e["pid"]  # the actual elimination wins
-    rows = [{
+    return [{
         "Round": v["tick"], "Vote_Type": "General" if v["vote_kind"] == BANISH else "Traitor",
         "Player_ID": v["voter"], "Role": (v["voter_role"] or "").capitalize() or None,
         "Vote_Target": v["target"], "Eliminated": removed.get((v["tick"], v["vote_kind"])),
-    } for v in g.votes.iter_rows(named=True) if v["vote_kind"] in (BANISH, MURDER)]  # Curvo has no recruitment
-    schema = {"Round": pl.Int64, "Vote_Type": pl.Utf8, "Player_ID": pl.Utf8, "Role": pl.Utf8,
-              "Vote_Target": pl.Utf8, "Eliminated": pl.Utf8}
-    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+    } for v in g.votes if v["vote_kind"] in (BANISH, MURDER)]  # Curvo has no recruitment
 
 
 def curvo_metrics(votes: pl.DataFrame) -> dict[str, float | None]:
@@ -583,7 +657,10 @@ def curvo_metrics(votes: pl.DataFrame) -> dict[str, float | None]:
     mixes night votes in and counts a player's first vote as a switch; TNS = 1 - VSF.
     Per-round values are averaged over rounds; None where his code would give NaN.
     """
-    rows = votes.select(CURVO_COLUMNS).to_dicts()
+    return _curvo_metrics(votes.select(CURVO_COLUMNS).to_dicts())
+
+
+def _curvo_metrics(rows: list[dict[str, Any]]) -> dict[str, float | None]:
     role = lambda r: str(r["Role"]).lower()  # noqa: E731
     traitors = {r["Player_ID"] for r in rows if role(r) == "traitor"}
     faithfuls = {r["Player_ID"] for r in rows if role(r) == "faithful"}
@@ -695,6 +772,12 @@ def round_metrics(events: pl.DataFrame) -> pl.DataFrame:
 
 
 def _round_table(g: _Game) -> pl.DataFrame:
+    schema = {"tick": pl.Int64, "n_alive": pl.Int64, "t_alive": pl.Int64, "banished": pl.Utf8,
+              "banished_role": pl.Utf8, "murdered": pl.Utf8} | {c: pl.Float64 for c in ROUND_FLOAT_COLUMNS}
+    return pl.DataFrame(_round_cols(g), schema=schema)
+
+
+def _round_cols(g: _Game) -> dict[str, list[Any]]:
     per: dict[str, dict[int, Any]] = {}
     per.update(_round_votes(g))
     per.update(_round_elims(g))
@@ -715,29 +798,26 @@ def _round_table(g: _Game) -> pl.DataFrame:
     }
     for c in ROUND_FLOAT_COLUMNS:
         cols[c] = [_clean(per.get(c, {}).get(t)) for t in ticks]
-    schema = {"tick": pl.Int64, "n_alive": pl.Int64, "t_alive": pl.Int64, "banished": pl.Utf8,
-              "banished_role": pl.Utf8, "murdered": pl.Utf8} | {c: pl.Float64 for c in ROUND_FLOAT_COLUMNS}
-    return pl.DataFrame(cols, schema=schema)
+    return cols
 
 
 def game_metrics(events: pl.DataFrame) -> dict[str, float | None]:
     """Headline numbers for one game (snake_case keys; None where undefined)."""
     g = _parse(events)
-    rm = _round_table(g)
+    rm = _round_cols(g)
     init = g.book.initial()
-    gone = set(g.elims["pid"].to_list())
+    gone = {e["pid"] for e in g.elims}
     traitors0 = [p for p, r in init.items() if r == TRAITOR]
     faithful0 = [p for p, r in init.items() if r == FAITHFUL]
-    bans = g.elims.filter(pl.col("how") == BANISH)
-    ban_votes = g.votes.filter(pl.col("vote_kind") == BANISH)
-    tv = ban_votes.filter((pl.col("voter_role") == TRAITOR) & pl.col("target").is_not_null())
+    bans = [e for e in g.elims if e["how"] == BANISH]
+    tv = [v for v in g.votes if v["vote_kind"] == BANISH and v["voter_role"] == TRAITOR and v["target"] is not None]
     winner = (g.end or {}).get("winner")
     rounds = (g.end or {}).get("rounds")
     if rounds is None and events.height:
         rounds = events["tick"].max()
 
     def col_mean(c: str) -> float | None:
-        return _mean(rm[c].to_list()) if rm.height else None
+        return _mean(rm[c]) if rm["tick"] else None
 
     out: dict[str, Any] = {
         "faithful_win": None if winner not in (FAITHFUL, "traitors") else float(winner == FAITHFUL),
@@ -746,13 +826,13 @@ def game_metrics(events: pl.DataFrame) -> dict[str, float | None]:
         "n_traitors": len(traitors0),
         "tsr": _ratio(sum(p not in gone for p in traitors0), len(traitors0)),
         "fsr": _ratio(sum(p not in gone for p in faithful0), len(faithful0)),
-        "banishments": bans.height,
-        "mis_banish_rate": _ratio(float((bans["role"] == FAITHFUL).sum()), bans.height),
-        "banish_precision": _ratio(float((bans["role"] == TRAITOR).sum()), bans.height),
+        "banishments": len(bans),
+        "mis_banish_rate": _ratio(float(sum(e["role"] == FAITHFUL for e in bans)), len(bans)),
+        "banish_precision": _ratio(float(sum(e["role"] == TRAITOR for e in bans)), len(bans)),
         "steered_banish_rate": col_mean("steered"),
         "suspicion_gap": col_mean("suspicion_gap"),
         "traitor_trust_share": col_mean("traitor_trust_share"),
-        "bus_rate": _ratio(float((tv["target_role"] == TRAITOR).sum()), tv.height),
+        "bus_rate": _ratio(float(sum(v["target_role"] == TRAITOR for v in tv)), len(tv)),
         "night_unanimity": col_mean("night_unanimous"),
         "fcr": col_mean("fcr"),
         "fcr_chance": col_mean("fcr_chance"),
@@ -765,15 +845,15 @@ def game_metrics(events: pl.DataFrame) -> dict[str, float | None]:
         "volatility": col_mean("volatility"),
         "reciprocity": col_mean("reciprocity"),
         "vsf_banish": col_mean("vsf"),
-        "invalid_vote_rate": _ratio(float((~g.votes["valid"]).sum()), g.votes.height),
+        "invalid_vote_rate": _ratio(float(sum(not v["valid"] for v in g.votes)), len(g.votes)),
     }
     out["tns_banish"] = None if out["vsf_banish"] is None else 1.0 - out["vsf_banish"]
     out.update(_belief_scores(_faithful_beliefs(g), g.alive))
     drops = _trust_drop(g)
     out["trust_drop_after_reveal"] = _mean(drops["drop"].to_list())
-    table = curvo_table(events)
-    if table.height:
-        out.update({f"curvo_{k}": v for k, v in curvo_metrics(table).items()})
+    table = _curvo_rows(g)
+    if table:
+        out.update({f"curvo_{k}": v for k, v in _curvo_metrics(table).items()})
     else:
         out.update({f"curvo_{k}": None for k in ("tas", "fas", "fcr", "idr", "tsr", "fsr", "des", "brr", "vsf", "tns")})
     return {k: _clean(v) for k, v in out.items()}

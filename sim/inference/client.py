@@ -30,6 +30,8 @@ from typing import Callable, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from sim.seeding import derive_seed
+
 from .budget import Budget, BudgetLayer
 from .errors import BudgetDenied, BudgetHalt, CallFailed, ReplayMiss
 from .ledger import Ledger, LedgerRow
@@ -43,7 +45,7 @@ from .types import CallMeta, ChatRequest, ChatResponse, Provider, json_schema
 log = logging.getLogger("agora.inference")
 
 A = TypeVar("A", bound=BaseModel)
-PROVIDERS = ("local", "openai", "langchain", "scripted")
+PROVIDERS = ("local", "openai", "langchain", "scripted", "oracle")
 
 
 @dataclass
@@ -88,6 +90,10 @@ def make_provider(llm: dict, estimate_only: bool = False) -> Provider:
         return OpenAIProvider(base_url=llm["base_url"], model=llm["model"], api_key_env=llm.get("api_key_env"),
                               timeout_s=llm.get("timeout_s") or 30, cap_param=llm.get("cap_param", "max_tokens"),
                               schema_mode=llm.get("schema_mode", "json_schema"))
+    if kind == "oracle":
+        from .providers.oracle import OracleProvider, tiers_from
+
+        return OracleProvider(tiers_from(llm.get("oracle")))
     if kind == "langchain":
         from .providers.langchain_provider import LangChainProvider
 
@@ -197,7 +203,7 @@ class Client:
                         ("user", f"Your reply was invalid: {err}. Reply again with only a JSON object "
                                  f"that matches the schema."))
                 meta = CallMeta(**{**req.meta.__dict__, "reask": k + 1})
-                req = req.with_(messages=msgs, meta=meta)
+                req = req.with_(messages=msgs, meta=meta, **reask_sampling(req, k + 1))
         return self._fallback(req, ep, fallback, "invalid_output")
 
     def act_direct(self, meta: CallMeta, max_tokens: int, action_cls: type[A], fallback: Callable[[], A],
@@ -246,8 +252,9 @@ class Client:
     def _mark_invalid(self, req: ChatRequest, err: str) -> None:
         m = req.meta
         for r in reversed(self.ledger.rows):
-            if r.call_id == m.call_id and r.reask == m.reask and r.outcome == "ok":
-                r.outcome = "invalid_output"
+            if r.call_id == m.call_id and r.reask == m.reask and r.outcome in ("ok", "truncated"):
+                if r.outcome == "ok":  # a truncated reply stays truncated: the cap cut it, not the model
+                    r.outcome = "invalid_output"
                 r.error = self.scrub(err)[:300]  # it may quote the reply
                 return
 
@@ -263,6 +270,17 @@ class Client:
             if r.call_id == m.call_id and r.reask == m.reask:
                 return r.reserved_nano
         return 0
+
+
+REASK_MIN_TEMPERATURE = 0.5
+
+
+def reask_sampling(req: ChatRequest, reask: int) -> dict:
+    """A re-ask's seed and temperature: a new seed derived from the call's, and a temperature of at
+    least ``REASK_MIN_TEMPERATURE``. Under a grammar at the same seed a small model tends to
+    write the identical invalid text again; the change is seeded, so a run stays reproducible."""
+    seed = None if req.seed is None else derive_seed(req.seed, "reask", reask) % (2**31)
+    return {"seed": seed, "temperature": max(float(req.temperature), REASK_MIN_TEMPERATURE)}
 
 
 _SECRET_NAME = re.compile(r"(api_key|secret|token)$")

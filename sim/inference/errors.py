@@ -86,3 +86,10 @@ class ReplayCacheError(ValueError):
 def one_line(msg: str) -> str:
     """Messages meant for ``error: ...`` lines: newlines and runs of blanks become one space."""
     return " ".join(msg.split())
+
+
+class ProviderUnreachable(ValueError):
+    """The provider check before a run (``sim.inference.health``) failed: no run folder is made.
+
+    A ``ValueError`` so that the command line prints its one line as ``error: ...`` (exit 2).
+    """

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from .errors import ReplayCacheError, ReplayMiss, one_line
-from .ledger import Ledger
+from .ledger import Ledger, reply_outcome
 from .prices import PriceTable, bill
 from .scrub import Scrubber
 from .types import ChatRequest, ChatResponse, Provider, Usage
@@ -188,7 +188,8 @@ class ReplayLayer:
         b = bill(self.prices.for_model(req.model), claim, req.max_tokens, req.reserved_nano)
         u = b.usage
         provider = rec.get("provider") or self.name
-        self.ledger.row(req, provider, req.model, self.prices.version, outcome="ok",
+        self.ledger.row(req, provider, req.model, self.prices.version,
+                        outcome=reply_outcome(rec.get("finish_reason") or "stop"),
                         tokens_in=u.prompt_tokens, tokens_cached=u.cached_tokens, tokens_out=u.completion_tokens,
                         usage_source=u.source, cost_nano=b.cost, reserved_nano=req.reserved_nano or 0,
                         claimed_tokens_in=claim.prompt_tokens, claimed_tokens_out=claim.completion_tokens,

@@ -17,7 +17,7 @@ import time
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from .errors import CallFailed, InferenceError, ProviderTimeout, RateLimited, ServerError
-from .ledger import Ledger
+from .ledger import Ledger, reply_outcome
 from .prices import PriceTable, bill
 from .types import ChatRequest, ChatResponse, Provider
 
@@ -61,7 +61,8 @@ class RetryLayer:
             raise
         b = bill(self.prices.for_model(req.model), resp.usage, req.max_tokens, req.reserved_nano)
         u, claim = b.usage, resp.usage
-        self.ledger.row(req, resp.provider or self.name, req.model, self.prices.version, attempt=n, outcome="ok",
+        self.ledger.row(req, resp.provider or self.name, req.model, self.prices.version, attempt=n,
+                        outcome=reply_outcome(resp.finish_reason),
                         est_tokens_in=est, tokens_in=u.prompt_tokens, tokens_cached=u.cached_tokens,
                         tokens_out=u.completion_tokens, usage_source=u.source, cost_nano=b.cost,
                         reserved_nano=req.reserved_nano or 0, claimed_tokens_in=claim.prompt_tokens,

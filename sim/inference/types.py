@@ -45,6 +45,9 @@ class ChatRequest:
     # Rule-based policy used by the scripted provider (and as the fallback).
     # Not part of the cache key; never sent to a model.
     scripted: Callable[[], Any] | None = field(default=None, compare=False, repr=False)
+    # The decision's ground truth (``sim.engine.Truth``), set only for oracle tiers
+    # (sim/inference/providers/oracle.py); never sent to a model, not part of the cache key.
+    truth: Any = field(default=None, compare=False, repr=False)
     # prompt-token estimate taken once by the budget layer; the meter reuses it
     est_tokens_in: int | None = field(default=None, compare=False)
     # the worst case the budget layer holds for this call; the meter bills at most this

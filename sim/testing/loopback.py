@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable
 BYTES_PER_TOKEN = 4
 NAMED_FAULTS = frozenset(
     {"ok", "timeout", "malformed", "bad_json_content", "no_usage", "no_cached", "no_choices",
-     "overclaim", "echo_key", "echo_key_text"}
+     "overclaim", "echo_key", "echo_key_text", "length"}
 )
 OVERCLAIM_FACTOR = 1000  # an over-claiming server reports this many times the tokens it could have used
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests",
@@ -168,10 +168,15 @@ def usage_block(prompt: int, completion: int, cached: int | None) -> dict:
     return u
 
 
-def completion_body(rid: str, model: str, text: str, usage: dict | None) -> dict:
+def cut_to_cap(text: str, cap: int) -> str:
+    """The first ``cap`` loopback tokens of ``text`` (what a server stopped by max_tokens returns)."""
+    return text.encode()[: cap * BYTES_PER_TOKEN].decode(errors="ignore")
+
+
+def completion_body(rid: str, model: str, text: str, usage: dict | None, finish_reason: str = "stop") -> dict:
     body: dict[str, Any] = {
         "id": rid, "object": "chat.completion", "created": 0, "model": model,
-        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+        "choices": [{"index": 0, "finish_reason": finish_reason, "logprobs": None,
                      "message": {"role": "assistant", "content": text}}],
     }
     if usage is not None:
@@ -245,9 +250,20 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             return None
 
+    def _key_refused(self) -> bool:
+        """With ``require_key`` set, a request without that bearer key gets a 401 (a bad key)."""
+        want = self.server.owner.require_key
+        if want is None or self.headers.get("Authorization") == f"Bearer {want}":
+            return False
+        self._send_json(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
+                                        "code": "invalid_api_key"}})
+        return True
+
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
         headers = {k.lower(): v for k, v in self.headers.items()}
         self.server.owner._record(ReceivedRequest("GET", self.path, headers, None))
+        if self._key_refused():
+            return
         if self.path.rstrip("/").endswith("/v1/models"):
             model = self.server.owner.served_model or "loopback"
             self._send_json(200, {"object": "list", "data": [
@@ -262,6 +278,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.path.rstrip("/").endswith("/v1/chat/completions"):
             owner._record(ReceivedRequest("POST", self.path, headers, body))
             self._send_json(404, {"error": {"message": "not found", "type": "not_found"}})
+            return
+        if self._key_refused():
+            owner._record(ReceivedRequest("POST", self.path, headers, body, "401"))
             return
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             owner._record(ReceivedRequest("POST", self.path, headers, body, "400"))
@@ -321,6 +340,11 @@ class _Handler(BaseHTTPRequestHandler):
                                                 "type": "server_error"}}, extra)
                 return
         prompt = count_tokens(prompt_text(body["messages"]))
+        cap = body.get("max_tokens") or body.get("max_completion_tokens")
+        finish = "stop"
+        if fault == "length" or (owner.honour_cap and cap and count_tokens(text) > int(cap)):
+            # stopped by the output cap: the text is cut where the tokens ran out
+            text, finish = cut_to_cap(text, int(cap or 1)), "length"
         completion = max(1, count_tokens(text))
         if fault == "overclaim":  # far more than max_tokens allows, and a swollen prompt
             cap = body.get("max_tokens") or body.get("max_completion_tokens") or completion
@@ -333,7 +357,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, stream_events(chat_id, model, text, usage if include else None),
                        ctype="text/event-stream", extra=extra)
         else:
-            self._send_json(200, completion_body(chat_id, model, text, usage), extra)
+            self._send_json(200, completion_body(chat_id, model, text, usage, finish), extra)
 
 
 class _Server(ThreadingHTTPServer):
@@ -366,13 +390,20 @@ class LoopbackServer:
     usage claims ``OVERCLAIM_FACTOR`` times ``max_tokens`` completion tokens and
     as many times the prompt); ``echo_key`` (401 whose message quotes the key and
     the whole ``Authorization`` header); ``echo_key_text`` (a valid reply whose
-    text quotes the ``Authorization`` header).
+    text quotes the ``Authorization`` header); ``length`` (the reply cut to ``max_tokens``
+    tokens, ``finish_reason: length``).
+
+    ``require_key``: every request (models list and chat) must carry ``Authorization:
+    Bearer <require_key>``, else 401, as a server given a wrong key answers.
+    ``honour_cap``: a reply longer than the request's ``max_tokens`` is cut there with
+    ``finish_reason: length``, as a real server does (off: replies are never cut).
     """
 
     def __init__(self, latency_s: float = 0.0, *, fail_rate: float = 0.0, fail_kind: str = "500",
                  seed: int = 0, hang_s: float = 2.0,
                  responder: Callable[[dict], str] | None = None,
-                 served_model: str | None = None) -> None:
+                 served_model: str | None = None, require_key: str | None = None,
+                 honour_cap: bool = False) -> None:
         if not is_fault(fail_kind):
             raise ValueError(f"unknown fault {fail_kind!r}")
         self.latency_s = latency_s
@@ -381,6 +412,8 @@ class LoopbackServer:
         self.hang_s = hang_s
         self.responder = responder
         self.served_model = served_model
+        self.require_key = require_key
+        self.honour_cap = honour_cap
         self.requests: list[ReceivedRequest] = []
         self._rng = random.Random(seed)
         self._script: deque[str] = deque()

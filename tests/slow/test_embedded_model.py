@@ -24,6 +24,9 @@ def test_embedded_traitors_round_then_replay(tmp_path):
     assert s["status"] == "completed"
     assert s["llm"]["is_llm"] is True and s["llm"]["provider"] == "local"
     assert s["llm"]["tokens_in"] > 0 and s["llm"]["tokens_out"] > 0 and s["llm"]["usd"] > 0
+    # the prefix-sharing layout: llama.cpp serves each phase's shared prefix from its KV cache
+    assert s["llm"]["tokens_cached"] > 0.3 * s["llm"]["tokens_in"]
+    assert "legible_speech_share" in s["outcome"] and "belief_seat_rho" in s["outcome"]
     led = pl.read_parquet(live_dir / "ledger.parquet")
     assert set(led["provider"]) <= {"local", "scripted"} and "local" in set(led["provider"])
     assert (live_dir / "llm_cache.jsonl").stat().st_size > 0

@@ -12,7 +12,8 @@ grammar 2-3x slower than without. An action whose schema is a single free
 string (speech, a reflection) gains nothing from the grammar, so it is
 generated as plain text and wrapped into the one-field JSON object here; the
 caller still validates the result against the schema. Every other schema is
-decoded under its grammar.
+decoded under its grammar, with bounded integers turned into enums first
+(``sim.inference.caps.bounded_menus``): the grammar enforces enums, not bounds.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import threading
 import time
 from pathlib import Path
 
+from ..caps import bounded_menus
 from ..errors import BadRequest, ServerError
 from ..types import ChatRequest, ChatResponse, Usage
 
@@ -44,13 +46,18 @@ def bundled_gguf() -> Path:
     return found[0]
 
 
+def default_threads() -> int:
+    """llama.cpp threads when ``llm.n_threads`` is null: one per core, at most 4."""
+    return min(os.cpu_count() or 2, 4)
+
+
 def load_llama(path: Path, n_ctx: int = 4096, n_threads: int | None = None):
     key = (str(path), n_ctx, n_threads)
     with _LOAD_LOCK:
         if key not in _MODELS:
             from llama_cpp import Llama
 
-            _MODELS[key] = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or min(os.cpu_count() or 2, 4),
+            _MODELS[key] = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or default_threads(),
                                  verbose=False, seed=0)
             _MODEL_LOCKS[id(_MODELS[key])] = threading.Lock()
         return _MODELS[key]
@@ -100,6 +107,17 @@ def wrap_text(raw: str, name: str, max_len: int | None) -> str:
     return json.dumps({name: s})
 
 
+def cached_prefix(before: list[int], after: list[int], prompt_tokens: int) -> int:
+    """Prompt tokens llama.cpp served from its KV cache: the prefix the new prompt shares with
+    what the cache held before the call. It always evaluates at least one prompt token again."""
+    n = 0
+    for a, b in zip(before, after[:prompt_tokens]):
+        if a != b:
+            break
+        n += 1
+    return max(0, min(n, prompt_tokens - 1))
+
+
 class LocalProvider:
     name = "local"
     is_llm = True
@@ -132,13 +150,21 @@ class LocalProvider:
                   top_p=req.top_p, seed=req.seed if req.seed is not None else 0)
         text_field = single_text_field(req.schema)
         if req.schema is not None and text_field is None:
-            kw["response_format"] = {"type": "json_object", "schema": req.schema}
+            # the grammar ignores minimum/maximum: bounded integers are sent as menus it enforces
+            kw["response_format"] = {"type": "json_object", "schema": bounded_menus(req.schema)}
         if text_field is not None and text_field[1]:
             # the text is cut to maxLength characters anyway: do not generate far past it
             kw["max_tokens"] = min(req.max_tokens, text_field[1] // 3 + 8)
+        if text_field is not None:
+            # free text is one paragraph: a small model otherwise goes on into lists and loops
+            # ("loyal, loyal, loyal"); measured in docs/embedded.md
+            kw["stop"], kw["repeat_penalty"] = ["\n"], 1.2
         with model_lock(llm):
             llm.set_seed(kw["seed"])
+            before = list(llm._input_ids)  # what the KV cache holds: llama.cpp reuses its common prefix
             out = llm.create_chat_completion(**kw)
+            out.setdefault("usage", {})["cached_tokens"] = cached_prefix(before, list(llm._input_ids),
+                                                                         out["usage"].get("prompt_tokens", 0))
         if text_field is not None:
             msg = out["choices"][0]["message"]
             msg["content"] = wrap_text(msg.get("content") or "", *text_field)
@@ -158,7 +184,7 @@ class LocalProvider:
             u = out.get("usage") or {}
         except (KeyError, IndexError, TypeError) as e:
             raise ServerError(f"unreadable completion: {json.dumps(out)[:200]}") from e
-        usage = Usage(int(u.get("prompt_tokens", 0)), int(u.get("completion_tokens", 0)), 0,
-                      "server" if u else "estimated")
+        usage = Usage(int(u.get("prompt_tokens", 0)), int(u.get("completion_tokens", 0)),
+                      int(u.get("cached_tokens", 0)), "server" if u.get("prompt_tokens") is not None else "estimated")
         return ChatResponse(text=text, usage=usage, model=self.model, finish_reason=choice.get("finish_reason") or "stop",
                             provider=self.name, latency_ms=(time.perf_counter() - t0) * 1000)

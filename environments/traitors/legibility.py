@@ -1,0 +1,141 @@
+"""Is the game readable? Pure metrics over the Traitors event frame.
+
+- **Legible speech share**: the share of speeches a person could follow. A speech counts when
+  it was written by its agent (a fallback does not), names at least one player by id or name,
+  has 3 to 40 words, holds no JSON braces or markup, and echoes no prompt scaffolding
+  (``Memories:``, ``Alive:``, ``JSON``, ``[t1 ``, the prompt's role labels and headings). Naming
+  only oneself does not count.
+- **Belief informativeness**: the mean |Spearman rho| of each stated belief vector with seat
+  order (a copied ramp 0.1, 0.2, 0.3 ... scores 1; it should be low), and the mean Spearman
+  rho of faithful raters' beliefs with the truth (1 for a traitor, 0 for a faithful; higher
+  is better). Vectors with no spread have no rank correlation and are left out.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from environments.traitors import metrics as tm
+
+WORDS_MIN, WORDS_MAX = 3, 40
+MARKUP = re.compile(r"[{}\[\]<>`|\\]|\*\*|^\s*#|https?://")
+# prompt scaffolding a small model echoes back instead of speaking (case-sensitive where the
+# word is also ordinary speech: "traitor" is fine in a speech, the label "TRAITOR" is not)
+SCAFFOLD = re.compile(
+    r"Memories:|Alive:|Notes:|Example|Answer:|Question:|Rules:|Round \d+ roundtable|JSON|json|"
+    r"\[t\d+ |\bTRAITOR\b|\bFAITHFUL\b|You are p\d+|fields:|suspicion\s*[:=]|trust\s*[:=]")
+
+
+def _rank(x: Sequence[float]) -> np.ndarray:
+    """Average ranks (ties share their mean rank)."""
+    a = np.asarray(x, dtype=float)
+    order = a.argsort(kind="stable")
+    ranks = np.empty(len(a), dtype=float)
+    ranks[order] = np.arange(len(a), dtype=float)
+    for v in np.unique(a):
+        m = a == v
+        if m.sum() > 1:
+            ranks[m] = ranks[m].mean()
+    return ranks
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman's rho; None when either side has no spread or fewer than 3 points."""
+    if len(x) != len(y) or len(x) < 3:
+        return None
+    rx, ry = _rank(x), _rank(y)
+    sx, sy = rx.std(), ry.std()
+    if sx == 0 or sy == 0:
+        return None
+    return float(((rx - rx.mean()) * (ry - ry.mean())).mean() / (sx * sy))
+
+
+def _mean(xs: Iterable[float | None]) -> float | None:
+    v = [x for x in xs if x is not None]
+    return float(np.mean(v)) if v else None
+
+
+def speech_problems(text: str, names: Mapping[str, str], speaker: str | None = None) -> list[str]:
+    """Why a speech is not legible (empty list: it is). ``names`` maps player id -> name; the
+    speaker's own id and name do not count as naming a player ("I am Ximena" says nothing)."""
+    out = []
+    n = len(text.split())
+    if not WORDS_MIN <= n <= WORDS_MAX:
+        out.append("length")
+    if MARKUP.search(text):
+        out.append("markup")
+    if SCAFFOLD.search(text):
+        out.append("scaffolding")
+    others = {p: n for p, n in names.items() if p != speaker}
+    keys = [re.escape(k) for k in [*others, *others.values()] if k]
+    if not keys or not re.search(r"(?<![\w])(" + "|".join(keys) + r")(?![\w])", text, re.I):
+        out.append("names nobody")
+    return out
+
+
+def is_legible(text: str, names: Mapping[str, str], speaker: str | None = None) -> bool:
+    return not speech_problems(text, names, speaker)
+
+
+def _names(events: pl.DataFrame) -> dict[str, str]:
+    starts = tm._decode(events, "game_start")
+    if starts:
+        names = starts[0].get("names") or {}
+        return {p: str(names.get(p) or "") for p in starts[0].get("players") or []}
+    return {p: "" for p in tm.players(events)}
+
+
+def speeches(events: pl.DataFrame) -> list[dict[str, Any]]:
+    """Every speech event's payload (``pid``, ``text``, ``topic``, ``valid``) plus ``_tick``, in log order."""
+    return tm._decode(events, "speech")
+
+
+def legible_speech_share(events: pl.DataFrame) -> float | None:
+    """Share of speeches that are the agent's own (not a fallback) and legible; None without speeches."""
+    sp = speeches(events)
+    if not sp:
+        return None
+    names = _names(events)
+    ok = sum(bool(s.get("valid", True)) and is_legible(str(s.get("text") or ""), names, s.get("pid")) for s in sp)
+    return ok / len(sp)
+
+
+def belief_informativeness(events: pl.DataFrame) -> dict[str, float | None]:
+    """``belief_seat_rho``: mean |rho| of beliefs with seat order (every valid probe);
+    ``belief_truth_rho``: mean rho of faithful raters' beliefs with the truth."""
+    bf = tm.beliefs_frame(events).drop_nulls("p")
+    if bf.height == 0:
+        return {"belief_seat_rho": None, "belief_truth_rho": None}
+    seat = {p: i for i, p in enumerate(tm.players(events))}
+    seat_rhos, truth_rhos = [], []
+    for (_, i), g in bf.group_by(["seq", "i"], maintain_order=True):
+        p = g["p"].to_list()
+        r = spearman(p, [seat.get(j, -1) for j in g["j"].to_list()])
+        seat_rhos.append(None if r is None else abs(r))
+        if g["i_role"][0] == tm.FAITHFUL:
+            truth_rhos.append(spearman(p, [float(x == tm.TRAITOR) for x in g["j_role"].to_list()]))
+    return {"belief_seat_rho": _mean(seat_rhos), "belief_truth_rho": _mean(truth_rhos)}
+
+
+def legibility(events: pl.DataFrame) -> dict[str, float | None]:
+    """The outcome keys: legible_speech_share, belief_seat_rho, belief_truth_rho."""
+    return {"legible_speech_share": legible_speech_share(events), **belief_informativeness(events)}
+
+
+def sample_speeches(events: pl.DataFrame, k: int = 3) -> list[dict[str, Any]]:
+    """Up to ``k`` legible public speeches from different rounds (for the end-of-run story)."""
+    names = _names(events)
+    out, seen = [], set()
+    for s in speeches(events):
+        if s.get("topic") == "conclave" or not s.get("valid", True) or s["_tick"] in seen:
+            continue
+        if is_legible(str(s.get("text") or ""), names, s.get("pid")):
+            out.append(s)
+            seen.add(s["_tick"])
+        if len(out) >= k:
+            break
+    return out

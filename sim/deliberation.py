@@ -1,0 +1,414 @@
+"""Deliberation policies: how an agent turns one decision into model calls.
+
+A policy wraps the act seam (``Environment.act_all``): for an llm-policy request whose
+purpose the environment declares a stake for (``Environment.stakes``, or
+``deliberation.purposes``), ``Deliberation.plan`` reserves the call ids the policy may
+use, in the seeded request order, and ``decide`` spends them through the metered client
+(budget, ledger and replay apply to every call as to any other). ``single`` plans
+nothing, so a run without deliberation makes exactly the calls it always made.
+
+Policies (see docs/compute-economics.md):
+- ``cascade`` (FrugalGPT): tiers in order; accept tier i's answer when the scorer's value
+  exceeds ``thresholds[i]``, else escalate; the last tier's answer is always accepted.
+- ``router`` (Hybrid LLM): the small tier (first) when the predicted accuracy gap to the
+  large one (last) at this decision's difficulty is under ``router_threshold``.
+- ``best_of_n``: ``n`` samples of the first tier; ``select`` = majority (plurality, seeded
+  tie-break), best (highest scorer value) or best_of_majority (the best-scored among the
+  ``keep_top`` most frequent answers).
+- ``voc_gate`` (rational metareasoning): the tier maximising accuracy x stake x
+  ``usd_per_stake`` - expected cost x (1 + ``compute_tax``); a larger tier is used only when
+  its expected gain exceeds its extra cost.
+- ``latent_budget`` (L-IBM): each agent draws a number of samples from ``budgets``
+  (weights ``budget_weights``) once per run; it takes the majority of that many samples.
+
+Scorers: ``oracle`` (says accept with probability ``tpr`` on a right answer and ``fpr`` on
+a wrong one, judged against ``Environment.ground_truth``), ``agreement`` (the share of
+``samples`` draws that agree with their most frequent answer) or ``confidence`` (a numeric
+``confidence`` field of the action, 0.5 when it has none).
+
+One record per deliberated decision lands in ``env.deliberations`` and, at finish, in
+``deliberation.parquet``.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Optional
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sim.inference.types import ChatRequest
+from sim.seeding import derive_seed
+
+POLICIES = ("single", "cascade", "router", "best_of_n", "voc_gate", "latent_budget")
+
+
+# ---------------------------------------------------------------- config (defaults live here)
+class ScorerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    kind: Literal["oracle", "agreement", "confidence"] = "oracle"
+    tpr: float = Field(0.9, ge=0, le=1)  # oracle: P(accept | right answer)
+    fpr: float = Field(0.2, ge=0, le=1)  # oracle: P(accept | wrong answer)
+    samples: int = Field(3, ge=1, le=64)  # agreement: draws per tier
+
+
+class TierEstimate(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    accuracy: float = Field(ge=0, le=1)
+    difficulty_slope: float = 0.0
+    cost_usd: float = Field(ge=0)
+
+
+class PolicyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    policy: Literal["single", "cascade", "router", "best_of_n", "voc_gate", "latent_budget"] = "single"
+    # cheapest first: oracle tier names on the agent's endpoint (llm.oracle.tiers), or models it prices;
+    # empty: the endpoint's own model
+    tiers: list[str] = []
+    thresholds: list[float] = []  # cascade: accept tier i when its score > thresholds[i] (default 0.5)
+    scorer: ScorerConfig = ScorerConfig()
+    n: int = Field(5, ge=1, le=256)  # best_of_n samples
+    select: Literal["majority", "best", "best_of_majority"] = "majority"
+    keep_top: int = Field(2, ge=1)  # best_of_majority: keep the answers among the keep_top most frequent
+    router_threshold: float = 0.1  # router: small tier iff predicted accuracy gap < this
+    usd_per_stake: float = Field(1.0, ge=0)  # voc_gate: USD value of one unit of a decision's stake
+    compute_tax: float = Field(0.0, ge=0)  # voc_gate: tax on compute spend (tau_c)
+    # router/voc_gate: accuracy and expected cost per tier; oracle tiers default to their config
+    estimates: dict[str, TierEstimate] = {}
+    budgets: list[int] = [1, 3, 5]  # latent_budget: samples an agent may draw
+    budget_weights: list[float] = []  # latent_budget: their probabilities (uniform when empty)
+    purposes: Optional[list[str]] = None  # decisions deliberated; null: those the environment gives a stake
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "PolicyConfig":
+        if self.thresholds and len(self.thresholds) != max(len(self.tiers) - 1, 0):
+            raise ValueError(f"thresholds: {len(self.thresholds)} given for {len(self.tiers)} tiers; "
+                             "one per tier except the last")
+        if self.policy in ("cascade", "router", "voc_gate") and len(self.tiers) < 2:
+            raise ValueError(f"policy={self.policy} needs at least two tiers (deliberation.tiers=[small,large])")
+        if any(b < 1 for b in self.budgets) or not self.budgets:
+            raise ValueError("budgets: a non-empty list of sample counts >= 1")
+        if self.budget_weights and (len(self.budget_weights) != len(self.budgets)
+                                    or any(w < 0 for w in self.budget_weights) or sum(self.budget_weights) <= 0):
+            raise ValueError("budget_weights: one non-negative weight per budget, not all zero")
+        return self
+
+
+class DeliberationConfig(PolicyConfig):
+    # per-role overrides merged onto the fields above (deliberation.by_role.faithful.policy=cascade)
+    by_role: dict[str, dict[str, Any]] = {}
+    # tiers served by another provider: llm overrides merged onto the llm section, as agent.llm_by_role's are
+    # (deliberation.tier_llm.small={provider: local, model: smollm2-135m-instruct}); the tier is then an endpoint
+    tier_llm: dict[str, dict[str, Any]] = {}
+
+    @model_validator(mode="after")
+    def _roles(self) -> "DeliberationConfig":
+        for role in self.by_role:
+            self.for_role(role)
+        return self
+
+    def for_role(self, role: str) -> PolicyConfig:
+        over = self.by_role.get(role)
+        base = self.model_dump(exclude={"by_role", "tier_llm"})
+        if not over:
+            return PolicyConfig.model_validate(base)
+        try:
+            return PolicyConfig.model_validate({**base, **over})
+        except Exception as e:  # noqa: BLE001 - re-raised naming the role
+            raise ValueError(f"by_role.{role}: {str(e).splitlines()[-1] if str(e) else e}") from None
+
+
+# ---------------------------------------------------------------- runtime
+@dataclass
+class Plan:
+    """One decision's deliberation: its request, the call ids reserved for it, what happened."""
+
+    env: Any
+    request: Any  # sim.engine.ActRequest
+    base: ChatRequest
+    cfg: PolicyConfig
+    ids: list[int]
+    truth: Any
+    stake: float
+    ledger_from: int
+    budget: int | None = None
+    tiers_tried: list[str] = field(default_factory=list)
+    samples: int = 0
+    scores: list[float] = field(default_factory=list)
+    result: Any = None
+    used: list[int] = field(default_factory=list)
+
+
+class Deliberation:
+    """The configured policies of one run (``Services.deliberation``)."""
+
+    def __init__(self, cfg: DeliberationConfig, run_cfg: dict, client):
+        self.cfg = cfg
+        self.run_cfg = run_cfg
+        self.client = client
+        self._roles: dict[str, PolicyConfig] = {}
+
+    @classmethod
+    def from_config(cls, run_cfg: dict, client, cache_mode: str | None = None) -> "Deliberation | None":
+        """None when every role's policy is ``single`` (then the engine takes its usual path).
+
+        Tiers with their own provider (``tier_llm``) become client endpoints ``tier:<name>``.
+        """
+        d = DeliberationConfig.model_validate(run_cfg.get("deliberation") or {})
+        if d.policy == "single" and all(d.for_role(r).policy == "single" for r in d.by_role):
+            return None
+        self = cls(d, run_cfg, client)
+        for name in d.tier_llm:
+            llm = self.llm_for(f"tier:{name}")
+            mode = cache_mode or (llm.get("cache") or {}).get("mode", "off")
+            client.add_endpoint(f"tier:{name}", llm, mode)
+        return self
+
+    def llm_for(self, ep_name: str) -> dict:
+        """The llm config an endpoint is built from: the llm section with a role's or a tier's overrides."""
+        llm = self.run_cfg["llm"]
+        if ep_name.startswith("role:"):
+            over = ((self.run_cfg.get("agent") or {}).get("llm_by_role") or {}).get(ep_name[5:]) or {}
+        elif ep_name.startswith("tier:"):
+            over = self.cfg.tier_llm.get(ep_name[5:]) or {}
+        else:
+            over = {}
+        return {**llm, **over, "prices": {**(llm.get("prices") or {}), **(over.get("prices") or {})},
+                "oracle": over.get("oracle") or llm.get("oracle")}
+
+    def policy_for(self, role: str) -> PolicyConfig:
+        p = self._roles.get(role)
+        if p is None:
+            p = self._roles[role] = self.cfg.for_role(role)
+        return p
+
+    # -- planning (engine thread, seeded request order) ---------------------
+    def plan(self, env, r, base: ChatRequest) -> Plan | None:
+        pc = self.policy_for(r.agent.role)
+        if pc.policy == "single":
+            return None
+        purposes = pc.purposes if pc.purposes is not None else list(env.stakes)
+        if r.purpose not in purposes:
+            return None
+        budget = None
+        if pc.policy == "latent_budget":
+            budget = self.latent_budget(env, r.agent.aid, pc)
+        n_calls = self._max_calls(pc, budget)
+        ids = [base.meta.call_id] + [self.client.new_call_id() for _ in range(n_calls - 1)]
+        truth = env.ground_truth(r)
+        return Plan(env, r, base, pc, ids, truth, float(env.stakes.get(r.purpose, 1.0)),
+                    len(self.client.ledger.rows), budget)
+
+    @staticmethod
+    def _max_calls(pc: PolicyConfig, budget: int | None) -> int:
+        per_tier = pc.scorer.samples if pc.scorer.kind == "agreement" else 1
+        if pc.policy == "cascade":
+            return per_tier * len(pc.tiers)
+        if pc.policy == "best_of_n":
+            return pc.n
+        if pc.policy == "latent_budget":
+            return int(budget or 1)
+        return 1
+
+    @staticmethod
+    def latent_budget(env, aid: str, pc: PolicyConfig) -> int:
+        """The agent's samples per decision, drawn once per run from its own seeded stream (a persona trait)."""
+        w = np.asarray(pc.budget_weights or [1.0] * len(pc.budgets), dtype=float)
+        u = float(env.rng_for("latent_budget", aid).random())
+        k = int(np.searchsorted(np.cumsum(w / w.sum()), u, side="right"))
+        return int(pc.budgets[min(k, len(pc.budgets) - 1)])
+
+    # -- deciding (the run's event loop) ------------------------------------
+    async def decide(self, p: Plan, client, reasks: int):
+        pc = p.cfg
+        tiers = pc.tiers or [p.base.model]
+        if pc.policy == "cascade":
+            thresholds = pc.thresholds or [0.5] * (len(tiers) - 1)
+            for tier, threshold in zip(tiers[:-1], thresholds):
+                res, score = await self._scored(p, client, tier, reasks)
+                if score > threshold:
+                    return self._done(p, res)
+            return self._done(p, await self._call(p, client, tiers[-1], reasks))  # the last tier is kept
+        if pc.policy in ("router", "voc_gate"):
+            tier = self.route(p) if pc.policy == "router" else self.voc_choice(p)
+            return self._done(p, await self._call(p, client, tier, reasks))
+        if pc.policy in ("best_of_n", "latent_budget"):
+            n = pc.n if pc.policy == "best_of_n" else int(p.budget or 1)
+            select = pc.select if pc.policy == "best_of_n" else "majority"
+            results = [await self._call(p, client, tiers[0], reasks) for _ in range(n)]
+            scores = [self.score(p, r.action, k) for k, r in enumerate(results)] if select != "majority" else []
+            p.scores += scores
+            return self._done(p, results[self.select(p, [r.action for r in results], scores, select)])
+        raise ValueError(f"deliberation policy {pc.policy!r} has no decide step")
+
+    def _done(self, p: Plan, res):
+        p.result = res
+        return res
+
+    async def _call(self, p: Plan, client, tier: str, reasks: int):
+        """One metered call of ``tier`` with the plan's next reserved call id."""
+        cid = p.ids[len(p.used)]
+        p.used.append(cid)
+        p.samples += 1
+        if not p.tiers_tried or p.tiers_tried[-1] != tier:
+            p.tiers_tried.append(tier)
+        ep_name, model = self.resolve(p, tier)
+        ep = client.endpoint(ep_name)
+        meta = replace(p.base.meta, call_id=cid, endpoint=ep_name)
+        req = p.base.with_(model=model, meta=meta,
+                           seed=derive_seed(p.env.root_seed, "call", cid) % (2**31),
+                           truth=p.truth if ep.provider_name == "oracle" else None)
+        r = p.request
+        return await client.act(req, r.action_cls, r.fallback, r.validate, reasks=reasks)
+
+    def resolve(self, p: Plan, tier: str) -> tuple[str, str]:
+        """(endpoint, model) of a tier: a ``tier:<name>`` endpoint when the run has one, else the agent's."""
+        ep = f"tier:{tier}"
+        if ep in self.client.endpoints:
+            return ep, self.client.endpoints[ep].model
+        return p.base.meta.endpoint, tier
+
+    async def _scored(self, p: Plan, client, tier: str, reasks: int):
+        """A tier's answer and its scorer value (agreement: the mode of ``samples`` draws)."""
+        sc = p.cfg.scorer
+        if sc.kind == "agreement":
+            results = [await self._call(p, client, tier, reasks) for _ in range(sc.samples)]
+            keys = [_key(r.action) for r in results]
+            top = Counter(keys).most_common(1)[0]
+            p.scores.append(top[1] / len(keys))
+            return results[keys.index(top[0])], top[1] / len(keys)
+        res = await self._call(p, client, tier, reasks)
+        s = self.score(p, res.action, len(p.used) - 1)
+        p.scores.append(s)
+        return res, s
+
+    def score(self, p: Plan, action, k: int) -> float:
+        """The scorer's value of the k-th sample's answer (oracle: 1 accept, 0 reject)."""
+        sc = p.cfg.scorer
+        if sc.kind == "confidence":
+            c = getattr(action, "confidence", None)
+            return float(c) if isinstance(c, (int, float)) else 0.5
+        if p.truth is None:
+            return 1.0  # nothing to judge against: accept
+        u = float(np.random.default_rng(derive_seed(p.env.root_seed, "scorer", p.ids[k])).random())
+        rate = sc.tpr if p.truth.is_right(action) else sc.fpr
+        return 1.0 if u < rate else 0.0
+
+    def select(self, p: Plan, actions: list, scores: list[float], how: str) -> int:
+        """Index of the chosen sample: majority (plurality), best score, or best among frequent answers."""
+        keys = [_key(a) for a in actions]
+        counts = Counter(keys)
+        rng = np.random.default_rng(derive_seed(p.env.root_seed, "select", p.ids[0]))
+        if how == "best":
+            best = max(scores)
+            return _seeded_first([i for i, s in enumerate(scores) if s == best], rng)
+        ranked = sorted(counts.values(), reverse=True)
+        if how == "majority":
+            keep = {k for k, c in counts.items() if c == ranked[0]}
+        else:  # best_of_majority: answers among the keep_top most frequent counts, then the best score
+            floor = ranked[min(p.cfg.keep_top, len(ranked)) - 1]
+            keep = {k for k, c in counts.items() if c >= floor}
+            best = max(s for k, s in zip(keys, scores) if k in keep)
+            keep = {k for k, s in zip(keys, scores) if k in keep and s == best}
+        winner = sorted(keep)[int(rng.integers(len(keep)))] if len(keep) > 1 else next(iter(keep))
+        return keys.index(winner)
+
+    # -- tier estimates: router and VOC gate --------------------------------
+    def estimate(self, p: Plan, tier: str) -> tuple[float, float]:
+        """(accuracy at this decision's difficulty, expected USD per call) of a tier."""
+        d = float(p.truth.difficulty) if p.truth is not None else 0.0
+        est = p.cfg.estimates.get(tier)
+        if est is not None:
+            return min(1.0, max(0.0, est.accuracy - est.difficulty_slope * d)), est.cost_usd
+        ep_name, model = self.resolve(p, tier)
+        return oracle_estimate(self.llm_for(ep_name), model, p.base.max_tokens, d)
+
+    def route(self, p: Plan) -> str:
+        small, large = p.cfg.tiers[0], p.cfg.tiers[-1]
+        gap = self.estimate(p, large)[0] - self.estimate(p, small)[0]
+        return small if gap < p.cfg.router_threshold else large
+
+    def voc_choice(self, p: Plan) -> str:
+        """The tier with the highest accuracy x stake value - cost x (1 + tax); the cheaper one on ties."""
+        g = p.stake * p.cfg.usd_per_stake
+        net = [(a * g - c * (1 + p.cfg.compute_tax), -i) for i, (a, c) in
+               enumerate(self.estimate(p, t) for t in p.cfg.tiers)]
+        return p.cfg.tiers[-max(net)[1]]
+
+    # -- records ---------------------------------------------------------------
+    def record(self, env, plans: list[Plan]) -> None:
+        """One row per decision into ``env.deliberations``, costs read from the ledger rows of its calls."""
+        rows = self.client.ledger.rows[min(p.ledger_from for p in plans):]
+        by_call: dict[int, list] = {}
+        for row in rows:
+            by_call.setdefault(row.call_id, []).append(row)
+        for p in plans:
+            mine = [row for c in p.used for row in by_call.get(c, ())]
+            action = p.result.action if p.result is not None else None
+            env.deliberations.append({
+                "tick": env.tick, "phase": env.phase, "agent": p.request.agent.aid, "role": p.request.agent.role,
+                "purpose": p.request.purpose, "policy": p.cfg.policy, "tiers_tried": list(p.tiers_tried),
+                "samples": p.samples, "budget": p.budget, "scores": [float(s) for s in p.scores],
+                "chosen": json.dumps(action.model_dump(mode="json"), sort_keys=True) if action is not None else None,
+                "valid": bool(p.result.valid) if p.result is not None else False,
+                "correct": None if p.truth is None or action is None else bool(p.truth.is_right(action)),
+                "stake": p.stake,
+                "tokens_in": int(sum(r.tokens_in for r in mine)), "tokens_out": int(sum(r.tokens_out for r in mine)),
+                "nano_usd": int(sum(r.cost_nano for r in mine)), "call_ids": list(p.used)})
+
+
+def oracle_estimate(llm: dict | None, model: str, max_tokens: int, difficulty: float = 0.0) -> tuple[float, float]:
+    """An oracle tier's accuracy at ``difficulty`` and its expected USD per call (from its config and prices)."""
+    from sim.inference.prices import PriceTable
+    from sim.inference.providers.oracle import tiers_from
+
+    if not llm or llm.get("provider") != "oracle":
+        raise ValueError(f"tier {model!r}: not an oracle tier; give deliberation.estimates.{model}"
+                         "={accuracy: ..., cost_usd: ...}")
+    tier = tiers_from(llm.get("oracle")).get(model)
+    if tier is None:
+        raise ValueError(f"tier {model!r} is not in llm.oracle.tiers")
+    return tier.accuracy_at(difficulty), expected_call_usd(tier, PriceTable(llm.get("prices") or {}, "none").for_model(model),
+                                                           max_tokens)
+
+
+def expected_call_usd(tier, price, max_tokens: int, prompt_tokens: int = 0) -> float:
+    """E[cost] of one oracle call: prompt tokens at the input price, E[min(output, cap)] at the output price."""
+    tokens_in = tier.input_tokens if tier.input_tokens is not None else prompt_tokens
+    out = expected_capped_lognormal(tier.output_median, tier.output_sigma, max_tokens)
+    return (tokens_in * price.input + out * price.output) / 1e9
+
+
+@functools.lru_cache(maxsize=1024)
+def expected_capped_lognormal(median: float, sigma: float, cap: int) -> float:
+    """E[min(max(1, round(median * exp(sigma Z))), cap)] by quadrature over Z (what the oracle draws)."""
+    if sigma == 0:
+        return float(min(max(1, int(round(median))), cap) if cap else max(1, int(round(median))))
+    z, w = np.polynomial.hermite_e.hermegauss(201)
+    x = np.maximum(1, np.round(median * np.exp(sigma * z)))
+    if cap:
+        x = np.minimum(x, cap)
+    return float((w * x).sum() / w.sum())
+
+
+def _key(action) -> str:
+    return json.dumps(action.model_dump(mode="json"), sort_keys=True)
+
+
+def _seeded_first(idx: list[int], rng) -> int:
+    return idx[0] if len(idx) == 1 else idx[int(rng.integers(len(idx)))]
+
+
+def records_frame(records: list[dict]):
+    """``deliberation.parquet``: one row per deliberated decision, typed even when a column is all null."""
+    import polars as pl
+
+    schema = {"tick": pl.Int64, "phase": pl.Utf8, "agent": pl.Utf8, "role": pl.Utf8, "purpose": pl.Utf8,
+              "policy": pl.Utf8, "tiers_tried": pl.List(pl.Utf8), "samples": pl.Int64, "budget": pl.Int64,
+              "scores": pl.List(pl.Float64), "chosen": pl.Utf8, "valid": pl.Boolean, "correct": pl.Boolean,
+              "stake": pl.Float64, "tokens_in": pl.Int64, "tokens_out": pl.Int64, "nano_usd": pl.Int64,
+              "call_ids": pl.List(pl.Int64)}
+    return pl.DataFrame(records, schema=schema)

@@ -1,0 +1,255 @@
+"""Cost-of-pass and the inference production frontier.
+
+``cost_of_pass(spend, success)``: mean spend / mean success over replications (games), the
+expected USD per unit of the environment's success event (``Environment.success_value``: a
+faithful win, welfare, surplus), with a 95% interval for a ratio of means: Fieller's (exact
+for normal means; unbounded above when the success mean is not clearly above zero) or a
+percentile bootstrap over games. Both stay in [0, inf].
+
+``run_frontier``: a grid of cells (policy x tier x budget), each run over the same seeds
+(common random numbers), in process; ``frontier.parquet`` holds one row per cell with spend,
+outcome and cost-of-pass, their intervals and whether the cell is on the Pareto hull of
+(spend, outcome). ``drop`` removes a tier: the counterfactual frontier without it.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+Z95 = 1.959963984540054
+
+
+# ---------------------------------------------------------------- cost-of-pass
+@dataclass(frozen=True)
+class Ratio:
+    value: float
+    lo: float
+    hi: float
+    n: int
+
+
+def cost_of_pass(spend: Sequence[float], success: Sequence[float], method: str = "fieller",
+                 level: float = 0.95, boot: int = 2000, seed: int = 0) -> Ratio:
+    """mean(spend) / mean(success) with its interval; inf when nothing succeeded."""
+    s, w = np.asarray(spend, dtype=float), np.asarray(success, dtype=float)
+    if s.shape != w.shape or s.size == 0:
+        raise ValueError("spend and success: two equal, non-empty sequences (one entry per game)")
+    n = s.size
+    a, b = s.mean(), w.mean()
+    value = a / b if b > 0 else math.inf
+    if method == "fieller":
+        lo, hi = _fieller(s, w, _z(level))
+    elif method == "bootstrap":
+        lo, hi = _bootstrap(s, w, level, boot, seed)
+    else:
+        raise ValueError(f"method={method!r}: fieller or bootstrap")
+    return Ratio(value, max(0.0, lo), max(0.0, hi), n)
+
+
+def _z(level: float) -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(0.5 + level / 2)
+
+
+def _fieller(s: np.ndarray, w: np.ndarray, z: float) -> tuple[float, float]:
+    """Fieller's interval for mean(s)/mean(w): the R with (a - R b)^2 <= z^2 Var(a - R b)."""
+    n = s.size
+    a, b = s.mean(), w.mean()
+    if n < 2:
+        return 0.0, math.inf
+    vaa, vbb = s.var(ddof=1) / n, w.var(ddof=1) / n
+    vab = float(np.cov(s, w, ddof=1)[0, 1]) / n
+    qa = b * b - z * z * vbb
+    qb = a * b - z * z * vab
+    qc = a * a - z * z * vaa
+    disc = qb * qb - qa * qc
+    if qa <= 0 or disc < 0:  # the success mean is not clearly above 0: unbounded above
+        return (max(0.0, (qc / (2 * qb)) if qb > 0 and qa <= 0 else 0.0), math.inf)
+    r = math.sqrt(disc)
+    return (qb - r) / qa, (qb + r) / qa
+
+
+def _bootstrap(s: np.ndarray, w: np.ndarray, level: float, boot: int, seed: int) -> tuple[float, float]:
+    idx = np.random.default_rng(seed).integers(0, s.size, size=(boot, s.size))
+    ratios = _ratios(s[idx].mean(axis=1), w[idx].mean(axis=1))
+    tail = (1 - level) / 2
+    # no interpolation: a resample with no success is inf, and inf never averages with a number
+    return (float(np.quantile(ratios, tail, method="inverted_cdf")),
+            float(np.quantile(ratios, 1 - tail, method="inverted_cdf")))
+
+
+def _ratios(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.inf)
+
+
+def paired_difference(spend_a, success_a, spend_b, success_b, level: float = 0.95, boot: int = 2000,
+                      seed: int = 0) -> Ratio:
+    """CoP(a) - CoP(b) for two cells run on the same seeds: games are resampled together."""
+    sa, wa, sb, wb = (np.asarray(x, dtype=float) for x in (spend_a, success_a, spend_b, success_b))
+    if not (sa.shape == wa.shape == sb.shape == wb.shape):
+        raise ValueError("paired cells: the same games (seeds) in both")
+    idx = np.random.default_rng(seed).integers(0, sa.size, size=(boot, sa.size))
+    d = _ratios(sa[idx].mean(1), wa[idx].mean(1)) - _ratios(sb[idx].mean(1), wb[idx].mean(1))
+    d = d[np.isfinite(d)]
+    point = cost_of_pass(sa, wa).value - cost_of_pass(sb, wb).value
+    if d.size == 0:
+        return Ratio(point, -math.inf, math.inf, sa.size)
+    tail = (1 - level) / 2
+    return Ratio(point, float(np.quantile(d, tail, method="inverted_cdf")),
+                 float(np.quantile(d, 1 - tail, method="inverted_cdf")), sa.size)
+
+
+def mean_interval(x: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, lo, hi) with a normal interval; a 0/1 outcome gets Wilson's, which stays in [0, 1]."""
+    v = np.asarray(x, dtype=float)
+    m = float(v.mean())
+    if v.size and set(np.unique(v)) <= {0.0, 1.0}:
+        from sim.stats import wilson_interval
+
+        lo, hi = wilson_interval(int(v.sum()), v.size, z=_z(level))
+        return m, lo, hi
+    h = _z(level) * float(v.std(ddof=1)) / math.sqrt(v.size) if v.size > 1 else math.inf
+    return m, m - h, m + h
+
+
+def marginal_value(spend: Sequence[float], outcome: Sequence[float]) -> list[float | None]:
+    """Outcome gained per extra USD between adjacent budgets (sorted by spend); None where spend is equal."""
+    pts = sorted(zip(spend, outcome))
+    out: list[float | None] = []
+    for (s0, o0), (s1, o1) in zip(pts, pts[1:]):
+        out.append((o1 - o0) / (s1 - s0) if s1 > s0 else None)
+    return out
+
+
+def pareto(spend: Sequence[float], outcome: Sequence[float]) -> list[bool]:
+    """On the hull: no other cell has less or equal spend and a higher outcome (or equal outcome, less spend)."""
+    pts = list(zip(spend, outcome))
+    return [not any((s2 <= s and o2 > o) or (s2 < s and o2 >= o) for s2, o2 in pts) for s, o in pts]
+
+
+# ---------------------------------------------------------------- the grid
+@dataclass(frozen=True)
+class Cell:
+    policy: str
+    tier: str
+    budget: float | None
+
+    @property
+    def name(self) -> str:
+        b = "unlimited" if self.budget is None else f"${self.budget:g}"
+        return f"{self.policy}:{self.tier}:{b}"
+
+
+def cells(tiers: list[str], policies: list[str], budgets: list[float | None], drop: Sequence[str] = ()) -> list[Cell]:
+    """The grid without the dropped tiers; a multi-tier policy runs from the cheapest kept tier to ``tier``."""
+    kept = [t for t in tiers if t not in set(drop)]
+    out = []
+    for p in policies:
+        for i, t in enumerate(kept):
+            if p in ("cascade", "router", "voc_gate") and i == 0:
+                continue  # needs a cheaper tier below it
+            out += [Cell(p, t, b) for b in budgets]
+    return out
+
+
+def cell_overrides(c: Cell, tiers: list[str], drop: Sequence[str] = (), n: int = 5) -> list[str]:
+    kept = [t for t in tiers if t not in set(drop)]
+    ov = [f"llm.model={c.tier}", "budget.run_usd=" + ("null" if c.budget is None else repr(float(c.budget)))]
+    if c.policy == "single":
+        return ov
+    if c.policy == "best_of_n":
+        return ov + ["deliberation.policy=best_of_n", f"deliberation.tiers=[{c.tier}]", f"deliberation.n={n}"]
+    return ov + [f"deliberation.policy={c.policy}", f"deliberation.tiers=[{kept[0]},{c.tier}]"]
+
+
+def run_cell(base: list[str], c: Cell, tiers: list[str], seeds: Sequence[int], drop: Sequence[str] = (),
+             n: int = 5) -> dict[str, Any]:
+    """Every seed of one cell in process: per-game spend (USD) and success value."""
+    from environments import registry
+    from sim.config import compose, to_dict
+    from sim.runner import _run_memory
+
+    cfg = to_dict(compose([*base, *cell_overrides(c, tiers, drop, n), "run.dir=null", "run.checkpoint=false"]))
+    cls = registry.env_class(cfg["env"]["name"])
+    spend, success = [], []
+    for s in seeds:
+        res = _run_memory({**cfg, "seed": int(s)})
+        v = cls.success_value(res.summary["outcome"])
+        spend.append(float(res.summary["llm"]["usd"]))
+        success.append(float("nan") if v is None else float(v))
+    return {"spend": spend, "success": success}
+
+
+def summarise(c: Cell, spend: list[float], success: list[float], method: str = "fieller") -> dict[str, Any]:
+    ok = [(s, w) for s, w in zip(spend, success) if not math.isnan(w)]
+    sp = [s for s, _ in ok]
+    sc = [w for _, w in ok]
+    ms, slo, shi = mean_interval(sp) if sp else (math.nan,) * 3
+    mo, olo, ohi = mean_interval(sc) if sc else (math.nan,) * 3
+    cop = cost_of_pass(sp, sc, method) if sp else Ratio(math.nan, math.nan, math.nan, 0)
+    return {"cell": c.name, "policy": c.policy, "tier": c.tier, "budget_usd": c.budget, "games": len(ok),
+            "spend_mean": ms, "spend_lo": max(0.0, slo), "spend_hi": shi,
+            "outcome_mean": mo, "outcome_lo": olo, "outcome_hi": ohi,
+            "cop": cop.value, "cop_lo": cop.lo, "cop_hi": cop.hi, "interval": method}
+
+
+def run_frontier(base: list[str], tiers: list[str], policies: list[str], budgets: list[float | None],
+                 seeds: Sequence[int], drop: Sequence[str] = (), n: int = 5, method: str = "fieller",
+                 progress=None):
+    """The frontier table (polars): one row per cell, ``on_hull`` marking the Pareto hull."""
+    import polars as pl
+
+    rows, games = [], {}
+    for c in cells(tiers, policies, budgets, drop):
+        g = run_cell(base, c, tiers, seeds, drop, n)
+        games[c.name] = g
+        rows.append(summarise(c, g["spend"], g["success"], method))
+        if progress:
+            progress(c, rows[-1])
+    df = pl.DataFrame(rows, infer_schema_length=None)
+    if len(df):
+        df = df.with_columns(pl.Series("on_hull", pareto(df["spend_mean"].to_list(), df["outcome_mean"].to_list())))
+    return df, games
+
+
+def write(df, out: Path, title: str = "Inference production frontier", games: dict | None = None) -> list[Path]:
+    """frontier.parquet, frontier.html and frontier.png (when vl-convert is there) in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "frontier.parquet"]
+    df.write_parquet(paths[0])
+    if games is not None:
+        (out / "frontier_games.json").write_text(json.dumps(games, sort_keys=True))
+        paths.append(out / "frontier_games.json")
+    chart = frontier_chart(df, title)
+    chart.save(str(out / "frontier.html"))
+    paths.append(out / "frontier.html")
+    try:
+        chart.save(str(out / "frontier.png"))
+        paths.append(out / "frontier.png")
+    except Exception:  # noqa: BLE001 - PNG export needs vl-convert-python; HTML always works
+        pass
+    return paths
+
+
+def frontier_chart(df, title: str = "Inference production frontier"):
+    """Outcome vs spend per cell with interval bars, the Pareto hull as a line."""
+    import altair as alt
+
+    data = df.to_pandas() if hasattr(df, "to_pandas") else df
+    base = alt.Chart(data).encode(x=alt.X("spend_mean:Q", title="spend per game (USD)"),
+                                  y=alt.Y("outcome_mean:Q", title="outcome (success per game)"))
+    pts = base.mark_point(filled=True, size=70).encode(
+        color="policy:N", shape="tier:N",
+        tooltip=["cell", "spend_mean", "outcome_mean", "cop", "cop_lo", "cop_hi", "games"])
+    ybars = base.mark_rule().encode(y="outcome_lo:Q", y2="outcome_hi:Q", color="policy:N")
+    xbars = base.mark_rule().encode(x="spend_lo:Q", x2="spend_hi:Q", color="policy:N")
+    hull = alt.Chart(data[data["on_hull"]].sort_values("spend_mean")).mark_line(color="black", strokeDash=[4, 3]) \
+        .encode(x="spend_mean:Q", y="outcome_mean:Q")
+    return (ybars + xbars + pts + hull).properties(title=title, width=560, height=360)

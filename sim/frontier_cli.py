@@ -1,0 +1,90 @@
+"""`agora frontier`: run a cost-of-pass grid and write frontier.parquet, frontier.html and frontier.png."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+HELP = """usage: agora frontier [--out DIR] [--drop TIER ...] [--interval fieller|bootstrap] [overrides]
+
+Runs every cell of a grid on the same seeds (common random numbers) and writes, in --out
+(default runs/frontier): frontier.parquet (one row per cell: spend, outcome and cost-of-pass
+with 95% intervals, on the Pareto hull or not), frontier.html and frontier.png.
+
+Grid keys (the rest are `agora run` overrides, e.g. env=traitors llm=oracle):
+  frontier.tiers=[small,medium,large]      oracle tiers (or models), cheapest first
+  frontier.policies=[single,cascade,best_of_n]
+  frontier.budgets=[null,0.05]             budget.run_usd per cell (null: unlimited)
+  frontier.seeds=200                       games per cell (seeds 0..N-1)
+  frontier.n=5                             best_of_n samples
+--drop TIER: the counterfactual frontier without that tier.
+Oracle tiers are simulated (known accuracy and cost), not an LLM.
+"""
+
+DEFAULTS = {"tiers": ["small", "medium", "large"], "policies": ["single", "cascade", "best_of_n"],
+            "budgets": [None], "seeds": 50, "n": 5}
+
+
+def parse(argv: list[str]) -> tuple[argparse.Namespace, dict, list[str]]:
+    ap = argparse.ArgumentParser(prog="agora frontier", add_help=False)
+    ap.add_argument("--out", default="runs/frontier")
+    ap.add_argument("--drop", action="append", default=[])
+    ap.add_argument("--interval", choices=["fieller", "bootstrap"], default="fieller")
+    a, rest = ap.parse_known_args(argv)
+    grid, overrides = dict(DEFAULTS), []
+    for o in rest:
+        key, eq, value = o.partition("=")
+        if key.startswith("frontier."):
+            name = key.split(".", 1)[1]
+            if name not in DEFAULTS or not eq:
+                raise ValueError(f"unknown key '{key}'; frontier keys: {', '.join('frontier.' + k for k in DEFAULTS)}")
+            grid[name] = yaml.safe_load(value)
+        elif o.startswith("-"):
+            raise ValueError(f"unknown option {o!r}; see agora frontier --help")
+        else:
+            overrides.append(o)
+    _check(grid)
+    return a, grid, overrides
+
+
+def _check(g: dict) -> None:
+    from sim.deliberation import POLICIES
+
+    for key in ("tiers", "policies", "budgets"):
+        if not isinstance(g[key], list) or not g[key]:
+            raise ValueError(f"frontier.{key}={g[key]!r}: a non-empty list, e.g. frontier.{key}={DEFAULTS[key]}")
+    bad = [p for p in g["policies"] if p not in POLICIES or p == "latent_budget"]
+    if bad:
+        raise ValueError(f"frontier.policies: {bad[0]!r} is not a frontier policy; allowed: "
+                         f"{', '.join(p for p in POLICIES if p != 'latent_budget')}")
+    if any(b is not None and (not isinstance(b, (int, float)) or b < 0) for b in g["budgets"]):
+        raise ValueError(f"frontier.budgets={g['budgets']!r}: USD amounts >= 0 or null")
+    for key in ("seeds", "n"):
+        if not isinstance(g[key], int) or isinstance(g[key], bool) or g[key] < 1:
+            raise ValueError(f"frontier.{key}={g[key]!r}: a whole number >= 1")
+
+
+def main(argv: list[str]) -> int:
+    if any(x in ("-h", "--help") for x in argv):
+        print(HELP)
+        return 0
+    from sim.frontier import run_frontier, write
+
+    try:
+        a, g, overrides = parse(argv)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    unknown = [t for t in a.drop if t not in g["tiers"]]
+    if unknown:
+        print(f"error: --drop {unknown[0]}: not in frontier.tiers={g['tiers']}", file=sys.stderr)
+        return 2
+    df, games = run_frontier(overrides, g["tiers"], g["policies"], g["budgets"], range(g["seeds"]), a.drop,
+                             g["n"], a.interval)
+    paths = write(df, Path(a.out), games=games)
+    print(df.select("cell", "games", "spend_mean", "outcome_mean", "outcome_lo", "outcome_hi", "cop", "cop_lo",
+                    "cop_hi", "on_hull"))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0

@@ -1,0 +1,208 @@
+"""Many seeded streams drawn in lockstep: ``np_rng(root, *names)`` for N agents at once.
+
+``sim.seeding.np_rng`` gives every agent its own ``np.random.default_rng`` per
+decision (seed = sha256 of the names). Creating one Generator costs ~20 us, more
+than the decision itself, so a phase of 1,000 scripted agents spent most of its
+time building generators. ``Streams`` holds N such generators as arrays (NumPy's
+SeedSequence mixing, the PCG64 (XSL-RR) state, its buffered 32-bit half) and
+draws one value per stream per call, bit for bit what each Generator would
+return for the same call sequence (tests/sim/test_streams.py checks this against
+NumPy). Only the draws the scripted policies use are here: ``random()`` and
+``integers(n)`` / ``integers(low, high)`` with 32-bit ranges.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Iterable, Sequence
+
+import numpy as np
+
+U32 = np.uint32
+U64 = np.uint64
+_M32 = U64(0xFFFFFFFF)
+# numpy/random/bit_generator.pyx (SeedSequence)
+_INIT_A, _MULT_A = 0x43B0D7E5, 0x931E8875
+_INIT_B, _MULT_B = 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R = U32(0xCA01F9DD), U32(0x4973F715)
+_XSHIFT = U32(16)
+# numpy/random/src/pcg64/pcg64.h: PCG_DEFAULT_MULTIPLIER_128
+_MUL_HI, _MUL_LO = U64(0x2360ED051FC65DA4), U64(0x4385DF649FCCF645)
+_TWO53 = 1.0 / 9007199254740992.0
+
+
+def derive_seeds(root: int, prefix: Sequence[object], keys: Iterable[object]) -> np.ndarray:
+    """``[derive_seed(root, *prefix, k) for k in keys]`` as uint64, hashing the prefix once."""
+    h = hashlib.sha256(str(int(root)).encode())
+    for n in prefix:
+        h.update(b"\x1f")
+        h.update(str(n).encode())
+    out = []
+    for k in keys:
+        hk = h.copy()
+        hk.update(b"\x1f")
+        hk.update(str(k).encode())
+        out.append(int.from_bytes(hk.digest()[:8], "little") & ((1 << 63) - 1))
+    return np.array(out, dtype=U64)
+
+
+def _mulhi64(a: np.ndarray, b: np.uint64) -> np.ndarray:
+    """High 64 bits of a * b (uint64 arrays; numpy has no 128-bit product)."""
+    a0, a1 = a & _M32, a >> U64(32)
+    b0, b1 = b & _M32, b >> U64(32)
+    p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
+    mid = (p00 >> U64(32)) + (p01 & _M32) + (p10 & _M32)
+    return p11 + (p01 >> U64(32)) + (p10 >> U64(32)) + (mid >> U64(32))
+
+
+def _hash_consts(init: int, mult: int, n: int) -> list[int]:
+    """The hash constants SeedSequence uses, call by call (they never depend on the data)."""
+    out, h = [], init
+    for _ in range(n):
+        out.append(h)
+        h = (h * mult) & 0xFFFFFFFF
+    return out
+
+
+def _mul_consts(init: int, mult: int, n: int) -> np.ndarray:
+    """The multiplier of each hashmix call: the constant after its update."""
+    return np.array([(h * mult) & 0xFFFFFFFF for h in _hash_consts(init, mult, n)], dtype=U32)
+
+
+_HA = np.array(_hash_consts(_INIT_A, _MULT_A, 16), dtype=U32)  # 4 pool fills + 12 mixing steps
+_MA = _mul_consts(_INIT_A, _MULT_A, 16)
+_HB = np.array(_hash_consts(_INIT_B, _MULT_B, 8), dtype=U32)[:, None]
+_MB = _mul_consts(_INIT_B, _MULT_B, 8)[:, None]
+
+
+def _hashmix(v: np.ndarray, k) -> np.ndarray:
+    v = (v ^ _HA[k]) * _MA[k]
+    return v ^ (v >> _XSHIFT)
+
+
+def _seed_state(seeds: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """SeedSequence(seed).generate_state(4, uint64) for each 63-bit seed -> (state words, inc words).
+
+    A seed is two 32-bit words (a seed below 2^32 is one word; the pool pads with 0, the same).
+    """
+    n = len(seeds)
+    with np.errstate(over="ignore"):
+        pool = np.empty((4, n), dtype=U32)
+        pool[0] = _hashmix((seeds & _M32).astype(U32), 0)
+        pool[1] = _hashmix((seeds >> U64(32)).astype(U32), 1)
+        pool[2] = _hashmix(U32(0), 2)
+        pool[3] = _hashmix(U32(0), 3)
+        k = 4
+        for src in range(4):  # every word mixed into every other, with the next three constants
+            dst = [d for d in range(4) if d != src]
+            v = _hashmix(pool[src][None, :], np.arange(k, k + 3)[:, None])
+            k += 3
+            r = _MIX_L * pool[dst] - _MIX_R * v
+            pool[dst] = r ^ (r >> _XSHIFT)
+        v = (pool[[0, 1, 2, 3, 0, 1, 2, 3]] ^ _HB) * _MB
+        out = (v ^ (v >> _XSHIFT)).astype(U64)
+    w = out[0::2] | (out[1::2] << U64(32))
+    return (w[0], w[1]), (w[2], w[3])
+
+
+class Streams:
+    """N ``default_rng(seed)`` generators advanced together (one draw per stream per call)."""
+
+    def __init__(self, seeds: np.ndarray):
+        seeds = np.asarray(seeds, dtype=U64)
+        (s_hi, s_lo), (i_hi, i_lo) = _seed_state(seeds)
+        # pcg_setseq_128_srandom_r: state = 0; inc = initseq << 1 | 1; step; state += initstate; step
+        self.inc_hi = (i_hi << U64(1)) | (i_lo >> U64(63))
+        self.inc_lo = (i_lo << U64(1)) | U64(1)
+        self.hi, self.lo = self.inc_hi.copy(), self.inc_lo.copy()  # the first step from state 0
+        lo = self.lo + s_lo
+        self.hi = self.hi + s_hi + (lo < s_lo).astype(U64)
+        self.lo = lo
+        self._step()
+        self.has32 = np.zeros(len(seeds), dtype=bool)
+        self.buf32 = np.zeros(len(seeds), dtype=U64)
+
+    @classmethod
+    def named(cls, root: int, prefix: Sequence[object], keys: Iterable[object]) -> "Streams":
+        """The streams ``np_rng(root, *prefix, k)`` for each ``k`` in ``keys``."""
+        return cls(derive_seeds(root, prefix, keys))
+
+    def __len__(self) -> int:
+        return len(self.lo)
+
+    def _step(self, m: np.ndarray | None = None) -> None:
+        """state = state * MUL + inc (mod 2^128), for all streams or those in mask ``m``."""
+        hi, lo = (self.hi, self.lo) if m is None else (self.hi[m], self.lo[m])
+        ihi, ilo = (self.inc_hi, self.inc_lo) if m is None else (self.inc_hi[m], self.inc_lo[m])
+        with np.errstate(over="ignore"):
+            p_lo = lo * _MUL_LO
+            n_hi = hi * _MUL_LO + lo * _MUL_HI + _mulhi64(lo, _MUL_LO)
+            n_lo = p_lo + ilo
+            n_hi = n_hi + ihi + (n_lo < p_lo).astype(U64)
+        if m is None:
+            self.hi, self.lo = n_hi, n_lo
+        else:
+            self.hi[m], self.lo[m] = n_hi, n_lo
+
+    def _next64(self, m: np.ndarray | None = None) -> np.ndarray:
+        self._step(m)
+        hi, lo = (self.hi, self.lo) if m is None else (self.hi[m], self.lo[m])
+        x = hi ^ lo
+        rot = hi >> U64(58)
+        return (x >> rot) | (x << ((U64(64) - rot) & U64(63)))
+
+    def _next32(self, m: np.ndarray) -> np.ndarray:
+        """next_uint32 for the streams in mask ``m`` (PCG64 hands out both halves of a 64-bit draw)."""
+        idx = np.flatnonzero(m)
+        out = np.empty(len(idx), dtype=U64)
+        buffered = self.has32[idx]
+        if buffered.any():
+            b = idx[buffered]
+            out[buffered] = self.buf32[b]
+            self.has32[b] = False
+        fresh = idx[~buffered]
+        if len(fresh):
+            fm = np.zeros(len(self), dtype=bool)
+            fm[fresh] = True
+            x = self._next64(fm)  # values in the order of ``fresh``
+            out[~buffered] = x & _M32
+            self.has32[fresh] = True
+            self.buf32[fresh] = x >> U64(32)
+        return out
+
+    def random(self, m: np.ndarray | None = None) -> np.ndarray:
+        """``rng.random()`` per stream (those in mask ``m``, in stream order)."""
+        return (self._next64(m) >> U64(11)).astype(np.float64) * _TWO53
+
+    def integers(self, low, high=None, m: np.ndarray | None = None) -> np.ndarray:
+        """``rng.integers(low, high)`` per stream (``integers(n)`` is ``[0, n)``); ranges below 2^32.
+
+        ``low``/``high`` are scalars or arrays over the streams in ``m``. A range of one
+        value draws nothing, as in NumPy.
+        """
+        if high is None:
+            low, high = 0, low
+        n = len(self) if m is None else int(np.count_nonzero(m))
+        low = np.broadcast_to(np.asarray(low, dtype=np.int64), (n,))
+        rng = (np.broadcast_to(np.asarray(high, dtype=np.int64), (n,)) - 1 - low)
+        if (rng < 0).any() or (rng >= 0xFFFFFFFF).any():
+            raise ValueError("Streams.integers: need low < high and a range below 2^32")
+        mask = np.ones(len(self), dtype=bool) if m is None else np.asarray(m, dtype=bool)
+        pos = np.flatnonzero(mask)
+        out = np.zeros(n, dtype=np.int64)
+        live = rng > 0  # rng == 0: the only value, no draw
+        if live.any():
+            excl = (rng[live] + 1).astype(U64)
+            sub = np.zeros(len(self), dtype=bool)
+            sub[pos[live]] = True
+            mm = self._next32(sub) * excl
+            left = mm & _M32
+            thresh = (U64(0xFFFFFFFF) - (excl - U64(1))) % excl
+            bad = left < thresh  # Lemire's rejection (rare): redraw those streams only
+            while bad.any():
+                again = np.zeros(len(self), dtype=bool)
+                again[pos[live][bad]] = True
+                mm[bad] = self._next32(again) * excl[bad]
+                left = mm & _M32
+                bad = left < thresh
+            out[live] = (mm >> U64(32)).astype(np.int64)
+        return out + low

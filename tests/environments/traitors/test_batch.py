@@ -1,0 +1,92 @@
+"""Traitors: the batch path (sim/batch.py, environments/traitors/batch.py) equals the per-agent path.
+
+Same seed, same config, ``engine.batch_scripted`` on and off: identical events, ledger and
+outcome, for every shipped scripted policy and a population mixing a model with scripted agents.
+"""
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+import sim
+from environments.traitors.baselines import BayesSuspicion, beliefs_many
+from sim.testing.loopback import LoopbackServer
+
+QUICK = ["env=traitors", "llm=scripted", "run.dir=null", "agent.reflection.enabled=false"]
+CASES = [
+    ["env.n_players=10", "env.n_traitors=3"],  # defaults: bayes faithful, bloc traitors, speeches, beliefs
+    ["env.n_players=10", "env.n_traitors=3", "env.faithful_policy=random", "env.traitor_policy=random",
+     "env.discussion_passes=0", "env.belief_probe=false", "env.reactions=false", "env.conclave=false"],
+    ["env.n_players=12", "env.n_traitors=3", "env.faithful_policy=majority", "env.tie_break=first_voted"],
+    ["env.n_players=9", "env.n_traitors=2", "env.faithful_policy=bayes", "env.traitor_policy=random",
+     "env.recruitment=true", "env.belief_format=keyed", "env.exile_rule=majority"],
+    ["env.n_players=30", "env.n_traitors=5", "env.discussion_passes=0", "env.belief_probe=false"],
+    ["env.n_players=8", "env.n_traitors=2", "env.vote_visibility=open_sequential", "env.faithful_policy=majority"],
+]
+
+
+def both(over: list[str]) -> tuple["sim.RunResult", "sim.RunResult"]:
+    return (sim.run(over + ["engine.batch_scripted=true"], progress=False),
+            sim.run(over + ["engine.batch_scripted=false"], progress=False))
+
+
+def assert_same(a: sim.RunResult, b: sim.RunResult, volatile: tuple[str, ...] = ()) -> None:
+    assert a.events.height > 0
+    assert a.events.equals(b.events)
+    assert a.ledger.drop(list(volatile)).equals(b.ledger.drop(list(volatile)))
+    assert a.metrics.equals(b.metrics)
+    assert a.summary["outcome"] == b.summary["outcome"]
+    assert a.summary["status"] == b.summary["status"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_batch_and_per_agent_paths_write_the_same_run(case, seed):
+    a, b = both(QUICK + case + [f"seed={seed}"])
+    assert_same(a, b)
+    assert a.ledger.filter(pl.col("purpose") == "vote").height > 0
+
+
+def test_mixed_population_llm_traitors_and_scripted_faithful():
+    """A model answers the traitors (loopback server), the batch answers the faithful: same run both ways."""
+    runs = []
+    for batch in ("true", "false"):
+        with LoopbackServer() as srv:  # a fresh server each: its prefix cache is part of the replies
+            ep = (f"{{provider: openai, model: role-model, base_url: '{srv.base_url}', api_key_env: null, "
+                  "schema_mode: json_schema, max_retries: 0, "
+                  "prices: {role-model: {input_per_mtok: 1, output_per_mtok: 2}}}")
+            runs.append(sim.run(QUICK + ["env.n_players=7", "env.n_traitors=2", "env.max_rounds=2", "seed=4",
+                                         "env.discussion_passes=1", f"+agent.llm_by_role.traitor={ep}",
+                                         f"engine.batch_scripted={batch}",
+                                         "engine.concurrency=1"], progress=False))  # arrival order sets the cache
+    a, b = runs
+    assert_same(a, b, volatile=("latency_ms",))
+    llm = a.ledger.filter(pl.col("provider") == "openai")
+    traitors = set(a.summary["outcome"]["traitors"]) | set(a.summary["outcome"]["recruited"])
+    assert llm.height > 0 and set(llm["agent"]) <= traitors
+    assert a.ledger.filter(pl.col("provider") == "scripted").height > 0
+
+
+def test_beliefs_many_equals_one_at_a_time():
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        n = int(rng.integers(4, 40))
+        players = [f"p{i}" for i in range(1, n + 1)]
+        models = [BayesSuspicion(p, players, int(rng.integers(1, n // 3 + 1))) for p in players[:8]]
+        for m in models:
+            for _ in range(int(rng.integers(0, 4))):
+                m.observe({p: bool(rng.random() < 0.5) for p in m.log_odds})
+        ref = [m._beliefs() for m in models]
+        assert beliefs_many(models) == ref
+        assert [m.beliefs() for m in models] == ref  # the memo holds the same values
+
+
+def test_memo_is_dropped_when_beliefs_change():
+    m = BayesSuspicion("p1", ["p1", "p2", "p3", "p4"], 1)
+    before = m.beliefs()
+    m.observe({"p2": True, "p3": False, "p4": False})
+    after = m.beliefs()
+    assert after != before and after == m._beliefs()
+    m.eliminate("p2", "traitor")
+    assert m.beliefs() == {"p3": 0.0, "p4": 0.0}

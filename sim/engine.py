@@ -274,6 +274,8 @@ class Environment(mesa.Model):
     # metric specs: the columns of metrics.parquet (source="tick") and outcome keys (source="outcome")
     metrics: ClassVar[tuple[MetricSpec, ...]] = ()
     live: ClassVar[LiveOptions] = LiveOptions()
+    # one-line meanings of outcome keys that have no MetricSpec (reports explain every key they print)
+    glossary: ClassVar[Mapping[str, str]] = {}
     # top-level shorthands (sim.config.SHORTHANDS) this environment accepts -> its env key
     aliases: ClassVar[Mapping[str, str]] = {}
     # overrides for a tiny run of a few ticks (conformance tests, smoke checks); must span >= 3 ticks

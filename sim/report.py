@@ -146,7 +146,7 @@ def meaning(env: Any, name: str) -> str | None:
     key = name[2:] if name.startswith("o.") else name
     if name.startswith("o."):  # a declared outcome metric, the glossary, then a tick metric of that name
         spec = _spec(env, key)
-        doc = (getattr(_env_cls(env), "glossary", None) or {}).get(key)
+        doc = (_env_cls(env).glossary if _env_cls(env) else {}).get(key)
         if doc and (spec is None or spec.source != "outcome"):
             return doc
         if spec is not None:

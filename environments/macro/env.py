@@ -212,6 +212,16 @@ class MacroEnv(Environment):
         MetricSpec("gini_wealth", "Final wealth Gini", "0-1", "outcome", False, "outcome"),
     )
 
+    glossary = {
+        "months": "months simulated",
+        "years": "years simulated (12 months each)",
+        "n_households": "households in the economy",
+        "final_price": "goods price in the last month",
+        "price_index": "last month's price relative to the first month's",
+        "final_rate": "central bank interest rate in the last month (Taylor rule, floored at 0)",
+        "conservation_ok": "coin and goods were conserved in every month (1 = yes)",
+        "event_study": "price reaction around the configured shock month",
+    }
     quick = ("env.n_households=10", "env.months=24", "env.n_experts=2")
     # one household's month (outcome units: utility per household-month); forecasts have no truth yet
     stakes = {"decide": 1.0}

@@ -152,6 +152,7 @@ def test_a_tier_may_be_another_provider():
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not __import__("os").environ.get("AGORA_LONG_TESTS"), reason="long embedded-model test")
 def test_embedded_model_small_tier_with_an_oracle_large_tier(tmp_path):
     """A real weak model as the cascade's first tier, end to end (SmolLM2-135M, in process)."""
     res = sim.run([*BINARY, "env.n_workers=3", "env.ticks=2", "deliberation=cascade",

@@ -56,10 +56,10 @@ class BatchTimer:
             finally:
                 timer.batches.append((len(requests), time.perf_counter() - t0, timer._build_s))
 
-        def timed_build(env, r, call_id):
+        def timed_build(env, r, call_id, *rest):
             t0 = time.perf_counter()
             try:
-                return build(env, r, call_id)
+                return build(env, r, call_id, *rest)
             finally:
                 timer._build_s += time.perf_counter() - t0
 

@@ -56,9 +56,8 @@ class Player(PlayerBase):
     def profile(self) -> Profile:
         """``agent.prompt_profile`` for this agent's endpoint (``auto``: small for the embedded model)."""
         env = self.model
-        agent_cfg = getattr(env, "agent_cfg", None) or {}
-        provider = provider_of(self.endpoint, agent_cfg, getattr(env, "llm_cfg", None) or {})
-        return resolve(agent_cfg.get("prompt_profile") or "auto", provider)
+        provider = provider_of(self.endpoint, env.agent_cfg, env.llm_cfg)
+        return resolve(env.agent_cfg.get("prompt_profile") or "auto", provider)
 
     @property
     def temperature_cap(self) -> float | None:

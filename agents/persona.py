@@ -182,5 +182,5 @@ def population(n: int, rng: np.random.Generator, personas: Optional[str] = None,
 
 def population_for(env: Any, n: int) -> list[Persona]:
     """The population an environment's setup uses, from its agent config and seed."""
-    ac = getattr(env, "agent_cfg", None) or {}
-    return population(n, env.rng_for("personas"), ac.get("personas"), ac.get("personas_fill", "generate"))
+    ac = env.agent_cfg  # the agent section with every default filled in (sim.engine.Environment)
+    return population(n, env.rng_for("personas"), ac["personas"], ac["personas_fill"])

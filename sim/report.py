@@ -136,7 +136,8 @@ def _env_cls(env: Any):
 
 def _spec(env: Any, key: str):
     """The environment's MetricSpec for an outcome key (an outcome spec first, else a tick spec of that name)."""
-    specs = [m for m in getattr(_env_cls(env), "metrics", ()) if m.key == key]
+    cls = _env_cls(env)
+    specs = [m for m in (cls.metrics if cls else ()) if m.key == key]
     return next((m for m in specs if m.source == "outcome"), specs[0] if specs else None)
 
 

@@ -30,14 +30,15 @@ UNBOUNDED_NUMBER_CHARS = 24
 MAX_MENU = 4096  # the largest integer range turned into an enum for the local grammar
 
 
-def _resolve(schema: dict, root: dict) -> dict:
+def resolve_ref(schema: dict, root: dict) -> dict:
+    """A schema node with its local ``$ref`` followed (``#/$defs/...``)."""
     ref = schema.get("$ref")
     if not isinstance(ref, str) or not ref.startswith("#/"):
         return schema
     node: Any = root
     for part in ref[2:].split("/"):
         node = node[part]
-    return _resolve(node, root)
+    return resolve_ref(node, root)
 
 
 def _int_chars(schema: dict) -> int:
@@ -78,7 +79,7 @@ def _longest(parts):
 def _chars(schema: Any, root: dict) -> tuple[int, int] | None:
     if not isinstance(schema, dict):
         return None if schema is not False else (0, 0)
-    schema = _resolve(schema, root)
+    schema = resolve_ref(schema, root)
     if "const" in schema:
         return (len(json.dumps(schema["const"])), 0)
     if "enum" in schema:
@@ -89,7 +90,7 @@ def _chars(schema: Any, root: dict) -> tuple[int, int] | None:
     if schema.get("allOf"):
         merged: dict = {}
         for part in schema["allOf"]:
-            merged.update(_resolve(part, root))
+            merged.update(resolve_ref(part, root))
         return _chars(merged, root)
     kind = schema.get("type")
     if isinstance(kind, list):

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable
 
+from sim.inference.caps import resolve_ref
+
 BYTES_PER_TOKEN = 4
 NAMED_FAULTS = frozenset(
     {"ok", "timeout", "malformed", "bad_json_content", "no_usage", "no_cached", "no_choices",
@@ -70,16 +72,6 @@ def cached_prefix_tokens(prev: bytes, cur: bytes) -> int:
     return i // BYTES_PER_TOKEN
 
 
-def _resolve_ref(schema: dict, root: dict) -> dict:
-    ref = schema.get("$ref")
-    if not isinstance(ref, str) or not ref.startswith("#/"):
-        return schema
-    node: Any = root
-    for part in ref[2:].split("/"):
-        node = node[part]
-    return _resolve_ref(node, root)
-
-
 def _minimal_number(schema: dict, integer: bool) -> int | float:
     lo, hi = schema.get("minimum"), schema.get("maximum")
     xlo, xhi = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
@@ -105,7 +97,7 @@ def minimal_instance(schema: dict, root: dict | None = None) -> Any:
     local ``$ref``. Formats and patterns are not honoured.
     """
     root = schema if root is None else root
-    schema = _resolve_ref(schema, root)
+    schema = resolve_ref(schema, root)
     if "const" in schema:
         return schema["const"]
     if schema.get("enum"):
@@ -116,7 +108,7 @@ def minimal_instance(schema: dict, root: dict | None = None) -> Any:
     if schema.get("allOf"):
         merged: dict = {}
         for part in schema["allOf"]:
-            merged.update(_resolve_ref(part, root))
+            merged.update(resolve_ref(part, root))
         return minimal_instance(merged, root)
     kind = schema.get("type")
     if isinstance(kind, list):

@@ -1,6 +1,10 @@
 """The one agent design every environment uses: persona + memory + the engine's act seam."""
 from __future__ import annotations
 
+import re
+
+import functools
+
 import mesa
 from pydantic import BaseModel
 
@@ -11,6 +15,8 @@ from agents.profiles import Profile, plain_memory, provider_of, resolve, split_o
 from agents.prompts import render
 from sim.engine import PlayerBase
 from sim.inference.types import json_schema
+
+_STRUCTURED = re.compile(r"[{}\[\]]")
 
 
 def schema_fields(action_cls: type[BaseModel]) -> str:
@@ -27,9 +33,14 @@ def schema_fields(action_cls: type[BaseModel]) -> str:
 
 def memory_config(cfg: dict | None) -> dict:
     """``agent.memory`` with the config model's defaults under what is given (one home for defaults)."""
+    return _memory_defaults() | dict(cfg or {})
+
+
+@functools.cache  # built once: every agent of every game asks (flat values, and ``|`` makes a new dict)
+def _memory_defaults() -> dict:
     from sim.config import _agent_model
 
-    return _agent_model()().memory.model_dump() | dict(cfg or {})
+    return _agent_model()().memory.model_dump()
 
 
 class Player(PlayerBase):
@@ -95,12 +106,14 @@ class Player(PlayerBase):
                           memories=mem_text, budget=budget + (own + "\n" if own else ""),
                           fields=schema_fields(action_cls))
             return (("system", system), ("user", user))
-        lines = [plain_memory(m.text)[:chars] for m in mems]
+        # a memory that still holds a payload's braces (e.g. the game's start) is scaffolding to echo
+        lines = [x[:chars] for x in (plain_memory(m.text) for m in mems) if not _STRUCTURED.search(x)]
         mem_text = ("You recall:\n" + "\n".join(f"- {x}" for x in lines) + "\n") if lines else ""
         ex = self.example(purpose, action_cls) if prof.examples else ""
         # a free-text answer ends on its question (a small model continues the last line it reads)
         answer = "" if text_field(action_cls) is not None else f"Reply with {schema_fields(action_cls)}"
         who = f"You are {self.aid} ({self.name}). {self.role_text()}".strip()
-        user = render(prof.user, observation=observation.rstrip("\n"), who=who, memories=mem_text, budget=budget,
+        # no budget line: it changes every call and a small model reads it as text to repeat
+        user = render(prof.user, observation=observation.rstrip("\n"), who=who, memories=mem_text,
                       example=f"{ex}\n" if ex else "", own=own + ("\n" if own and answer else ""), answer=answer)
         return (("system", system), ("user", user.rstrip("\n")))

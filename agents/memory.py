@@ -173,7 +173,7 @@ class MemoryStream:
     """Append-only memories of one agent, columnar for fast scoring."""
 
     def __init__(self, embedder: Embedder | None = None, config: RetrievalConfig | None = None,
-                 capacity: int = 64) -> None:
+                 capacity: int = 8) -> None:  # small: 64 rows of embeddings (128 KiB) per agent cost more than a game
         self.embedder: Embedder = embedder if embedder is not None else LexicalEmbedder()
         self.config = config or RetrievalConfig()
         cap = max(int(capacity), 1)

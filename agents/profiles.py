@@ -11,10 +11,12 @@ consecutive calls, vLLM's and llama.cpp server's prefix caches across agents):
 ``full`` (larger models): the persona in full, up to ``agent.memory.k`` memories as
 recorded, the JSON field list. ``small`` (the embedded SmolLM2-135M: the default for
 ``llm.provider=local``): the agent's id, name and role only, at most one memory written as a
-plain sentence, the environment's example answer where it gives one, a free-text answer
-that ends on its question, and a temperature of at most 0.3. A 135M model copies
-whatever scaffolding it sees back into its speech, so the small prompts carry as few
-labels as possible.
+plain sentence (none that still holds a payload's braces), no budget line (it changes every
+call; ``budget.show_remaining`` is ignored), the environment's example answer where it gives
+one, a free-text answer that ends on its question, and a temperature of at most 0.3. A 135M
+model copies whatever scaffolding it sees back into its speech, so the small prompts carry as
+few labels as possible. Environments may also pick small-model answer forms for agents on this
+profile (the Traitors: grammar speech and the top-suspect belief form, labelled in the outcome).
 """
 from __future__ import annotations
 

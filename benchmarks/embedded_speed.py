@@ -13,7 +13,9 @@ The game: every ``create_chat_completion`` call the local provider makes is time
 happens, so the engine path (the game's wall time: prompts, memory, the client's layers, the
 event log, metrics, the run directory) and raw llama.cpp are compared on exactly the same
 prompts and tokens: ``engine_over_raw`` is the wall time per call divided by llama.cpp's time
-per call. ``cached_share`` is the share of prompt tokens llama.cpp served from its KV cache
+per call. ``game_wall_s_at_raw_rates`` prices the game's uncached prompt tokens and its output
+tokens (free text and under a grammar) at this run's raw rates: the game's wall time on a box
+as quiet as the raw measurement was. ``cached_share`` is the share of prompt tokens llama.cpp served from its KV cache
 (the prefix a prompt shares with the previous one). Figures are printed last as ``name: value``.
 """
 from __future__ import annotations
@@ -48,15 +50,19 @@ def raw_figures(llm, reps: int) -> dict[str, float]:
         pp.append(len(toks) / (time.perf_counter() - t))
     msgs = [{"role": "user", "content": "Tell a long story about a castle and its traitors."}]
 
+    def timed(max_tokens: int, i: int, **kw) -> tuple[float, int]:
+        llm.reset()
+        t = time.perf_counter()
+        out = llm.create_chat_completion(messages=msgs, max_tokens=max_tokens, temperature=0.0, seed=i, **kw)
+        return time.perf_counter() - t, out["usage"]["completion_tokens"]
+
     def gen(**kw) -> float:
         best = 0.0
         for i in range(reps):
-            llm.reset()
-            t = time.perf_counter()
-            out = llm.create_chat_completion(messages=msgs, max_tokens=60, temperature=0.0, seed=i, **kw)
-            n = out["usage"]["completion_tokens"]
-            dt = time.perf_counter() - t - out["usage"]["prompt_tokens"] / max(pp)  # less the short prompt
-            best = max(best, n / max(dt, 1e-6))
+            t1, _ = timed(1, i, **kw)  # the prompt and one token: taken off the long run below
+            t, n = timed(60, i, **kw)
+            dt = t - t1 if t > t1 else t  # on a loaded box the difference can come out negative
+            best = max(best, (n - 1) / dt if n > 1 and t > t1 else n / t)
         return best
 
     free = gen()
@@ -102,6 +108,9 @@ def game_figures(overrides: list[str], threads: int | None) -> tuple[dict[str, f
     raw_s = sum(c[0] for c in timed.calls)
     n = len(timed.calls)
     o = res.summary["outcome"]
+    # output tokens decoded without a grammar: reflections, and speeches when they are free text
+    free = {"reflect"} | ({"speak", "react", "conclave"} if o.get("speech_mode") == "free" else set())
+    out_free = int(led.filter(pl.col("purpose").is_in(list(free)))["tokens_out"].sum())
     figs = {"game_wall_s": wall, "game_status_completed": float(res.status == "completed"),
             "game_rounds": float(o.get("rounds") or 0), "game_calls": float(n), "game_tokens_in": float(tin),
             "game_tokens_out": float(tout), "cached_share": cached / tin if tin else 0.0,
@@ -109,8 +118,9 @@ def game_figures(overrides: list[str], threads: int | None) -> tuple[dict[str, f
             "engine_tokens_per_s": (tin + tout) / wall if wall else 0.0,
             "raw_tokens_per_s_same_prompts": (tin + tout) / raw_s if raw_s else 0.0,
             "engine_s_per_call": wall / n if n else 0.0, "raw_s_per_call": raw_s / n if n else 0.0,
-            "engine_over_raw": wall / raw_s if raw_s else 0.0}
-    for k in ("legible_speech_share", "belief_seat_rho", "belief_truth_rho"):
+            "engine_over_raw": wall / raw_s if raw_s else 0.0,
+            "game_tokens_out_free_text": float(out_free), "game_tokens_out_grammar": float(tout - out_free)}
+    for k in ("legible_speech_share", "belief_seat_rho", "belief_truth_rho", "belief_form_rho"):
         figs[k] = float("nan") if o.get(k) is None else float(o[k])
     per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for p, a, c in zip(led["purpose"], led["tokens_in"], led["tokens_cached"]):
@@ -130,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     from sim.inference.providers.local import bundled_gguf, default_threads, load_llama
 
+    load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if a.busy else None
     try:
         llm = load_llama(bundled_gguf(), 4096, a.threads)
@@ -138,13 +149,18 @@ def main(argv: list[str] | None = None) -> int:
         if not (a.no_game or a.quick):
             g, shares = game_figures(QUICK_GAME if a.small_game else GAME, a.threads)
             figs |= g
+            # the same tokens at this run's raw rates: what the game costs llama.cpp alone
+            figs["game_wall_s_at_raw_rates"] = (g["uncached_tokens_in"] / figs["prompt_tokens_per_s"]
+                                                + g["game_tokens_out_free_text"] / figs["output_tokens_per_s_free_text"]
+                                                + g["game_tokens_out_grammar"] / figs["output_tokens_per_s_json_grammar"])
     finally:
         if spinner is not None:
             spinner.kill()
             spinner.wait()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# embedded_speed ({bundled_gguf().name}, threads={a.threads or default_threads()}, "
-          f"busy_core={'yes' if a.busy else 'no'}, cpus={os.cpu_count()}, load_1min_at_end={load:.2f})")
+          f"busy_core={'yes' if a.busy else 'no'}, cpus={os.cpu_count()}, load_1min_at_start={load0:.2f}, "
+          f"load_1min_at_end={load:.2f})")
     for k, v in {**figs, **shares}.items():
         print(f"{k}: {v:.4g}")
     return 0

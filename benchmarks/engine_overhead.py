@@ -1,8 +1,9 @@
 """Engine throughput with scripted agents: agent-steps per second, and engine+client cost per decision.
 
-    python benchmarks/engine_overhead.py            # traitors 60 players, taxation/market 1000 agents
-    python benchmarks/engine_overhead.py --quick    # traitors 12 players x 2 rounds; taxation, market 100 x 3
+    python benchmarks/engine_overhead.py            # traitors, taxation, market, macro at 1,000 agents
+    python benchmarks/engine_overhead.py --quick    # traitors 12 players x 2 rounds; taxation, market, macro 100 x 3
     python benchmarks/engine_overhead.py --no-reference   # skip the per-agent reference runs
+    python benchmarks/engine_overhead.py --only traitors_1000 market_1000   # some scenarios
 
 Each scenario runs twice in the same process: through the batch path (scripted decisions of a
 phase as arrays, sim/batch.py) and through the per-agent reference path
@@ -16,9 +17,9 @@ taxation's scripted workers, whose labour choices are one vectorised best respon
 tick and never reach the client, one ``labor`` event per worker per tick. Engine+client
 overhead per decision is the run's wall time per decision divided by the time of calling
 the scripted policy through the provider alone.
-Traitors caps env.n_players at 60 in its config, so 100/1000-player traitors runs are not
-possible; the large-population figures come from taxation and market. An environment that
-fails to import or run is skipped with a printed note.
+Traitors runs 1,000 scripted players (a model-played table stays capped at 60); its 1,000-player
+scenario plays 10 rounds (each a breakfast of tells, a banishment vote and a night vote). An
+environment that fails to import or run is skipped with a printed note.
 Figures are printed last as ``name: value`` lines.
 """
 from __future__ import annotations
@@ -50,15 +51,19 @@ def scenarios(quick: bool) -> list[tuple[str, list[str]]]:
         return [("traitors_12", ["env=traitors", "env.n_players=12", "env.n_traitors=2", "env.max_rounds=2",
                                  "env.belief_probe=false", "env.discussion_passes=0"]),
                 ("taxation_100", ["env=taxation", "env.n_workers=100", "env.ticks=3"]),
-                ("market_100", ["env=market", "env.n_traders=100", "env.ticks=3"])]
+                ("market_100", ["env=market", "env.n_traders=100", "env.ticks=3"]),
+                ("macro_100", ["env=macro", "env.n_households=100", "env.months=3"])]
     return [("traitors_60", ["env=traitors", "env.n_players=60", "env.n_traitors=6",
                              "env.belief_probe=false", "env.discussion_passes=0"]),
+            ("traitors_1000", ["env=traitors", "env.n_players=1000", "env.n_traitors=100",
+                               "env.belief_probe=false", "env.discussion_passes=0", "env.max_rounds=10"]),
             ("taxation_100", ["env=taxation", "env.n_workers=100"]),
             ("taxation_1000", ["env=taxation", "env.n_workers=1000", "env.ticks=50"]),
             ("taxation_5000", ["env=taxation", "env.n_workers=5000", "env.ticks=50"]),
             ("market_100", ["env=market", "env.n_traders=100"]),
             ("market_1000", ["env=market", "env.n_traders=1000"]),
-            ("market_10000", ["env=market", "env.n_traders=10000", "env.ticks=3"])]
+            ("market_10000", ["env=market", "env.n_traders=10000", "env.ticks=3"]),
+            ("macro_1000", ["env=macro", "env.n_households=1000", "env.months=24"])]
 
 
 def agent_steps(ledger, events=None) -> int:
@@ -116,10 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-reference", action="store_true", help="skip the per-agent reference runs")
+    ap.add_argument("--only", nargs="+", default=None, metavar="LABEL", help="just these scenarios")
     a = ap.parse_args(argv)
     direct = direct_provider_us(2000)
     figs: dict[str, float] = {"direct_scripted_provider_us_per_call": direct}
     for label, ov in scenarios(a.quick):
+        if a.only and label not in a.only:
+            continue
         try:
             for path in ("true", "false"):  # warm both paths (imports, model classes) on one tick
                 sim.run(ov + COMMON + ["run.max_ticks=1", f"engine.batch_scripted={path}"], progress=False)

@@ -12,24 +12,34 @@ the chat requests each side makes.
   workers, so the only calls are the labor phase's one per worker per tick, through
   the real engine (``act_all``) and metered client (``llm=openai`` at the server's
   base_url; the key comes from an environment variable set here to a dummy value).
+- gather: the floor for Agora's tick, in this process right after each Agora run: the
+  request bodies the server received from that run, replayed tick by tick as a bare
+  ``asyncio.gather`` of ``chat.completions.create`` on the same transport, nothing else.
 - mesa-llm and Concordia (gdm-concordia) are installed from PyPI into a separate
-  virtualenv (``~/.cache/agora-peers/venv`` or ``--peers-venv``; reused when present)
-  and driven by ``benchmarks/peers_drivers/*_driver.py`` through their public APIs,
-  with the concurrency each offers (the drivers say which mode they used).
+  virtualenv and driven by ``benchmarks/peers_drivers/*_driver.py`` through their
+  public APIs, with the concurrency each offers (the drivers say which mode they used).
+  Their newest releases (mesa-llm 0.3.x, gdm-concordia 2.4.x) need Python >= 3.12, so
+  the venv (``~/.cache/agora-peers/venv-pyX.Y``, or ``--peers-venv``; reused when
+  present) is built from the oldest Python >= 3.12 found (this one, pyenv's versions,
+  ``uv python find``, PATH; each one run to check it), else from this one with a note
+  that pip then resolves older releases. The versions that ran are printed.
 
 Each side's figure is the wall time of its T ticks after start-up, imports, agent
 creation and one warm-up call (Agora: a one-tick warm-up run). Sides run interleaved
-``--repeats`` times and each side's median is reported. The calls each side made are
-counted by the server and checked against N*T. A peer that cannot be installed or
-fails is reported as ``note: <peer> skipped: <reason>`` and the script still exits 0.
-Figures are printed last as ``name: value`` lines; ``*_over_agora`` > 1 means Agora
-is faster.
+``--repeats`` times and each side's median is reported; ``*_cpu_s`` is this process's
+CPU time over the ticks (Agora and gather only), which a busy machine disturbs less
+than wall time. The calls each side made are counted by the server and checked
+against N*T. A peer that cannot be installed or fails is reported as
+``note: <peer> skipped: <reason>`` and the script still exits 0. Figures are printed
+last as ``name: value`` lines; ``*_over_agora`` > 1 means Agora is faster, and
+``agora_over_gather`` > 1 is what Agora's engine adds to the bare calls.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -42,8 +52,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a plain script
 
 DRIVERS = ROOT / "benchmarks" / "peers_drivers"
-DEFAULT_VENV = Path.home() / ".cache" / "agora-peers" / "venv"
+VENV_ROOT = Path.home() / ".cache" / "agora-peers"  # one venv per Python minor: venv-py3.12, ...
 PEER_PACKAGES = ("mesa-llm", "gdm-concordia")
+PEER_REPORTED = ("mesa-llm", "mesa", "litellm", "gdm-concordia", "openai")
 # name -> (driver file, module that must import)
 PEERS = {"mesa_llm": ("mesa_llm_driver.py", "mesa_llm"), "concordia": ("concordia_driver.py", "concordia")}
 DUMMY_KEY = "sk-peers-dummy"  # the loopback server ignores it; the clients refuse to start without one
@@ -63,6 +74,12 @@ class Server:
         if not self.base_url.startswith("http"):
             self.close()
             raise RuntimeError("loopback server did not start")
+
+    def bodies(self, start: int) -> list[dict]:
+        """The chat request bodies the server received from the ``start``-th on, in arrival order."""
+        self.proc.stdin.write(f"bodies {start}\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
 
     def stats(self) -> tuple[int, int]:
         self.proc.stdin.write("stats\n")
@@ -93,19 +110,30 @@ def agora_overrides(base_url: str, n: int, ticks: int) -> list[str]:
 
 
 @contextmanager
-def setup_clock(env_cls, stamps: list[float]):
-    """Stamp the end of the environment's ``setup`` (agents created), where the tick clock starts."""
-    orig = env_cls.setup
+def tick_clock(env_cls, stamps: list[float]):
+    """Stamp the end of the environment's ``setup`` (agents created) and the end of every tick.
+
+    Ticks are stamped by wrapping ``Simulation.step`` (one tick per call, metrics and
+    parts included), not by ``on_tick``, which the runner does not call after the last tick.
+    """
+    from sim.runner import Simulation
+
+    orig_setup, orig_step = env_cls.setup, Simulation.step
 
     def setup(self):
-        orig(self)
-        stamps.append(time.perf_counter())
+        orig_setup(self)
+        stamps.append((time.perf_counter(), time.process_time()))
 
-    env_cls.setup = setup
+    def step(self):
+        more = orig_step(self)
+        stamps.append((time.perf_counter(), time.process_time()))
+        return more
+
+    env_cls.setup, Simulation.step = setup, step
     try:
         yield
     finally:
-        env_cls.setup = orig
+        env_cls.setup, Simulation.step = orig_setup, orig_step
 
 
 def agora_once(server: Server, n: int, ticks: int) -> dict:
@@ -113,17 +141,75 @@ def agora_once(server: Server, n: int, ticks: int) -> dict:
     from environments import registry
 
     os.environ[AGORA_KEY_ENV] = DUMMY_KEY
-    stamps: list[float] = []
+    stamps: list[tuple[float, float]] = []  # (wall, this process's CPU)
     before = server.stats()
-    with setup_clock(registry.env_class("taxation"), stamps):
-        res = sim.run(agora_overrides(server.base_url, n, ticks), progress=False,
-                      on_tick=lambda _s: stamps.append(time.perf_counter()))
+    with tick_clock(registry.env_class("taxation"), stamps):
+        res = sim.run(agora_overrides(server.base_url, n, ticks), progress=False)
     after = server.stats()
     ok = int((res.ledger["outcome"] == "ok").sum()) if res.ledger.height else 0
-    tick_s = [b - a for a, b in zip(stamps, stamps[1:])]
-    return {"wall_s": stamps[-1] - stamps[0], "tick_s": tick_s, "calls": after[0] - before[0],
+    tick_s = [b[0] - a[0] for a, b in zip(stamps, stamps[1:])]
+    return {"wall_s": stamps[-1][0] - stamps[0][0], "cpu_s": stamps[-1][1] - stamps[0][1], "tick_s": tick_s,
+            "calls": after[0] - before[0],
             "prompt_chars": after[1] - before[1], "ok_replies": ok, "ledger_rows": res.ledger.height,
-            "status": res.summary["status"]}
+            "status": res.summary["status"], "bodies": server.bodies(before[0])}
+
+
+def gather_once(server: Server, bodies: list[dict], n: int, ticks: int) -> dict:
+    """Agora's own calls replayed as a bare ``asyncio.gather`` per tick: the floor for Agora's tick.
+
+    The request bodies are the ones the server received from Agora's run, replayed tick by
+    tick (N at a time, in arrival order) through ``chat.completions.create`` on a fresh
+    ``AsyncOpenAI`` client with the transport Agora's provider uses, on one
+    ``asyncio.Runner`` as the engine does. Like Agora's timed run, its connections are
+    opened in tick 1. Nothing else happens: no engine, no parsing, no ledger, no events.
+    """
+    import asyncio
+
+    import openai
+
+    # the provider's transport choice (aiohttp when installed), so the gap is Agora, not the HTTP stack
+    from sim.inference.providers.openai_provider import _http_client
+
+    async def make() -> openai.AsyncOpenAI:  # aiohttp's session must be made inside the loop
+        return openai.AsyncOpenAI(base_url=server.base_url, api_key=DUMMY_KEY, max_retries=0, timeout=600.0,
+                                  http_client=_http_client(600.0))
+
+    async def tick(client: openai.AsyncOpenAI, batch: list[dict]) -> list:
+        return await asyncio.gather(*(client.chat.completions.create(**b) for b in batch))
+
+    before = server.stats()
+    tick_s: list[float] = []
+    with asyncio.Runner() as runner:
+        client = runner.run(make())
+        cpu0 = time.process_time()
+        for k in range(ticks):
+            t0 = time.perf_counter()
+            replies = runner.run(tick(client, bodies[k * n:(k + 1) * n]))
+            tick_s.append(time.perf_counter() - t0)
+        cpu = time.process_time() - cpu0
+        runner.run(client.close())
+    after = server.stats()
+    ok = sum(1 for r in replies if r.choices and r.choices[0].message.content)
+    return {"wall_s": sum(tick_s), "cpu_s": cpu, "tick_s": tick_s, "calls": after[0] - before[0],
+            "prompt_chars": after[1] - before[1], "ok_last_tick": ok}
+
+
+def gather_mode() -> str:
+    return "Agora's request bodies replayed: asyncio.gather of chat.completions.create per tick, nothing else"
+
+
+def peer_venv(a: argparse.Namespace, notes: list[str]) -> tuple[Path, str]:
+    """The peers' venv and the interpreter to build it from; notes when the newest peers cannot run."""
+    chosen = a.peers_venv is not None and venv_python(a.peers_venv).exists() or a.peers_python
+    if a.peers_venv is not None and venv_python(a.peers_venv).exists() and not a.peers_python:
+        base, ver = str(venv_python(a.peers_venv)), python_version(venv_python(a.peers_venv)) or (0, 0)
+    else:
+        base, ver = find_peer_python(a.peers_python)
+    if ver < MIN_PEER_PYTHON:
+        why = "as chosen" if chosen else "no Python >= 3.12 found"
+        notes.append(f"note: the peers' venv runs Python {ver[0]}.{ver[1]} ({why}): pip resolves older "
+                     "releases there (mesa-llm 0.2.x, gdm-concordia 2.1.x), not the newest")
+    return a.peers_venv or VENV_ROOT / f"venv-py{ver[0]}.{ver[1]}", base
 
 
 def agora_mode() -> str:
@@ -134,6 +220,58 @@ def agora_mode() -> str:
 
 
 # ------------------------------------------------------------------ peers (separate virtualenv)
+
+
+MIN_PEER_PYTHON = (3, 12)  # mesa-llm 0.3.x and gdm-concordia 2.4.x; on 3.11 pip resolves 0.2.0 / 2.1.0
+
+
+def python_version(exe: str | Path) -> tuple[int, int] | None:
+    """(major, minor) of an interpreter that really runs and can make a venv, else None.
+
+    Run, not trusted by name: a pyenv shim named ``python3.12`` exists on PATH and fails
+    unless ``PYENV_VERSION`` selects it.
+    """
+    try:
+        proc = subprocess.run([str(exe), "-c", "import sys, venv, ensurepip; print(*sys.version_info[:2])"],
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    parts = proc.stdout.split()
+    if proc.returncode != 0 or len(parts) != 2:
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def python_candidates() -> list[str]:
+    """Where a Python >= 3.12 may be: this one, pyenv's versions, ``uv python find``, PATH."""
+    out = [sys.executable]
+    pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    for d in sorted((pyenv_root / "versions").glob("3.1[2-9]*")):
+        out += [str(d / "bin" / "python3"), str(d / "bin" / "python")]
+    if shutil.which("uv"):
+        try:
+            proc = subprocess.run(["uv", "python", "find", ">=3.12"], capture_output=True, text=True, timeout=30)
+            out += proc.stdout.split()[:1] if proc.returncode == 0 else []
+        except (OSError, subprocess.SubprocessError):
+            pass
+    out += [w for w in (shutil.which(f"python3.{m}") for m in range(12, 16)) if w]
+    return out
+
+
+def find_peer_python(explicit: str | None = None, candidates: list[str] | None = None) -> tuple[str, tuple[int, int]]:
+    """The interpreter for the peers' venv: ``explicit`` if given, else the oldest Python >= 3.12 found
+    (the most wheels exist for it), else this interpreter (the older peer releases then)."""
+    if explicit:
+        ver = python_version(explicit)
+        if ver is None:
+            raise RuntimeError(f"--peers-python {explicit} does not run (or lacks venv/ensurepip)")
+        return explicit, ver
+    found = [(v, c) for c in dict.fromkeys(candidates if candidates is not None else python_candidates())
+             if (v := python_version(c)) is not None and v >= MIN_PEER_PYTHON]
+    if found:
+        v, c = min(found, key=lambda vc: vc[0])
+        return c, v
+    return sys.executable, sys.version_info[:2]
 
 
 def venv_python(venv: Path) -> Path:
@@ -153,20 +291,31 @@ def peer_importable(py: Path, module: str) -> str | None:
     return f"import {module} failed: {tail[:200]}"
 
 
-def ensure_venv(venv: Path, modules: list[str], notes: list[str]) -> dict[str, str | None]:
-    """Create the venv and ``pip install mesa-llm gdm-concordia`` when a module is missing.
+def peer_versions(py: Path) -> str:
+    """``Python 3.12.1: mesa-llm 0.3.2, ...`` as installed in the peers' venv."""
+    code = ("import sys; from importlib import metadata as m\n"
+            "def v(p):\n    try: return m.version(p)\n    except m.PackageNotFoundError: return 'absent'\n"
+            f"print('Python ' + sys.version.split()[0] + ': ' + ', '.join(p + ' ' + v(p) for p in {PEER_REPORTED!r}))")
+    proc = subprocess.run([str(py), "-c", code], capture_output=True, text=True, timeout=60)
+    return proc.stdout.strip() or "unknown"
 
-    Returns module -> None (usable) or the reason it is not.
+
+def ensure_venv(venv: Path, base_python: str, modules: list[str], notes: list[str],
+                install: bool = True) -> dict[str, str | None]:
+    """Create the venv from ``base_python`` and ``pip install mesa-llm gdm-concordia`` when a module is missing.
+
+    Returns module -> None (usable) or the reason it is not. With ``install=False``
+    an existing venv is only checked (no network).
     """
     py = venv_python(venv)
     missing = {m: peer_importable(py, m) for m in modules}
-    if not any(missing.values()):
+    if not any(missing.values()) or not install:
         return missing
     try:
         if not py.exists():
-            print(f"# creating the peers' virtualenv at {venv}", flush=True)
+            print(f"# creating the peers' virtualenv at {venv} from {base_python}", flush=True)
             venv.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, text=True,
+            subprocess.run([base_python, "-m", "venv", str(venv)], check=True, capture_output=True, text=True,
                            timeout=300)
         print(f"# pip install {' '.join(PEER_PACKAGES)} into {venv} (minutes on first use)", flush=True)
         proc = subprocess.run([str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--retries", "1",
@@ -224,7 +373,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ticks", type=int, default=None, help="T (default 3; --quick 2)")
     ap.add_argument("--repeats", type=int, default=None, help="interleaved runs per side (default 3; --quick 1)")
     ap.add_argument("--latency-ms", type=float, default=50.0, help="loopback server latency per reply")
-    ap.add_argument("--peers-venv", type=Path, default=DEFAULT_VENV, help=f"default {DEFAULT_VENV}")
+    ap.add_argument("--peers-venv", type=Path, default=None,
+                    help=f"the peers' virtualenv (default {VENV_ROOT}/venv-pyX.Y for the interpreter chosen)")
+    ap.add_argument("--peers-python", default=None,
+                    help="interpreter to build the peers' venv from (default: the oldest Python >= 3.12 found)")
+    ap.add_argument("--no-install", action="store_true", help="use the peers' venv only if it is already built")
     ap.add_argument("--agora-only", action="store_true", help="skip the peers (no virtualenv, no network)")
     ap.add_argument("--peer-timeout", type=float, default=600.0, help="seconds per peer driver run")
     a = ap.parse_args(argv)
@@ -233,26 +386,35 @@ def main(argv: list[str] | None = None) -> int:
     repeats = a.repeats or (1 if a.quick else 3)
     expected = n * ticks
     notes: list[str] = []
-    modes: dict[str, str] = {"agora": agora_mode()}
+    modes: dict[str, str] = {"agora": agora_mode(), "gather": gather_mode()}
 
     peers: list[str] = []
-    py = venv_python(a.peers_venv)
+    py = Path()
     if a.agora_only:
         notes += [f"note: {p} skipped: --agora-only" for p in PEERS]
     else:
-        usable = ensure_venv(a.peers_venv, [m for _, m in PEERS.values()], notes)
+        try:
+            venv, base = peer_venv(a, notes)
+        except RuntimeError as exc:  # a --peers-python that does not run
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        py = venv_python(venv)
+        usable = ensure_venv(venv, base, [m for _, m in PEERS.values()], notes, install=not a.no_install)
         for peer, (_, module) in PEERS.items():
             if usable[module] is None:
                 peers.append(peer)
             else:
                 notes.append(f"note: {peer} skipped: {usable[module]}")
+        if peers:
+            print(f"# peers' venv {venv}: {peer_versions(py)}", flush=True)
 
-    runs: dict[str, list[dict]] = {"agora": [], **{p: [] for p in peers}}
+    runs: dict[str, list[dict]] = {"agora": [], "gather": [], **{p: [] for p in peers}}
     server = Server(a.latency_ms / 1000.0)
     try:
         agora_once(server, 2, 1)  # warm-up: lazy imports and first-use costs, not timed
         for _ in range(repeats):
             runs["agora"].append(agora_once(server, n, ticks))
+            runs["gather"].append(gather_once(server, runs["agora"][-1].pop("bodies"), n, ticks))
             for peer in list(peers):
                 try:
                     out = peer_once(py, peer, server, n, ticks, a.peer_timeout)
@@ -281,11 +443,16 @@ def main(argv: list[str] | None = None) -> int:
         figs[f"{side}_wall_s"] = wall[side]
         figs[f"{side}_tick_s"] = wall[side] / ticks
         figs[f"{side}_wall_min_s"] = min(r["wall_s"] for r in rs)
+        if "cpu_s" in rs[0]:  # this process's CPU over the ticks: the client-side cost, less load-sensitive
+            figs[f"{side}_cpu_s"] = statistics.median(r["cpu_s"] for r in rs)
         figs[f"{side}_calls"] = statistics.median(calls)
         figs[f"{side}_prompt_chars_per_call"] = statistics.median(r["prompt_chars"] for r in rs) / max(1, expected)
     for peer in PEERS:
         if peer in wall and wall.get("agora"):
             figs[f"{peer}_over_agora"] = wall[peer] / wall["agora"]
+    if wall.get("gather"):  # > 1: Agora's tick costs more than the bare calls
+        figs["agora_over_gather"] = wall["agora"] / wall["gather"]
+        figs["agora_cpu_over_gather"] = figs["agora_cpu_s"] / max(figs["gather_cpu_s"], 1e-9)
 
     print(f"# peers: N={n} agents x T={ticks} ticks, one LLM call per agent per tick, loopback "
           f"{a.latency_ms:g} ms; median of {repeats} interleaved run(s); tick wall after start-up and warm-up")

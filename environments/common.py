@@ -1,4 +1,5 @@
-"""Helpers every environment shares: inequality, per-dollar values, JSON-safe outcomes, conservation.
+"""Helpers every environment shares: inequality, per-dollar values, JSON-safe outcomes, conservation,
+the event study around a shock.
 
 One rule each, so reports and dashboards never see two meanings of the same number.
 """
@@ -8,6 +9,7 @@ import math
 from typing import Any, Sequence
 
 import numpy as np
+import polars as pl
 
 
 class ConservationError(RuntimeError):
@@ -67,3 +69,22 @@ def json_safe(x: Any) -> Any:
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x
+
+
+def event_study(prices_by_tick: pl.DataFrame, shock_tick: int, window: int) -> dict[str, float]:
+    """Mean price in [shock - window, shock) vs [shock, shock + window).
+
+    Returns pre_mean, post_mean, change_pct (post vs pre, percent) and sign (+1, -1, 0).
+    Ticks with a null price are ignored; NaN means where a side has no prices.
+    """
+    p = prices_by_tick.drop_nulls("price")
+    pre = p.filter((pl.col("tick") >= shock_tick - window) & (pl.col("tick") < shock_tick))
+    post = p.filter((pl.col("tick") >= shock_tick) & (pl.col("tick") < shock_tick + window))
+    pre_mean = float(pre["price"].mean()) if pre.height else math.nan
+    post_mean = float(post["price"].mean()) if post.height else math.nan
+    if math.isnan(pre_mean) or math.isnan(post_mean) or pre_mean == 0:
+        change = math.nan
+    else:
+        change = 100.0 * (post_mean - pre_mean) / pre_mean
+    sign = 0.0 if math.isnan(change) or change == 0 else math.copysign(1.0, change)
+    return {"pre_mean": pre_mean, "post_mean": post_mean, "change_pct": change, "sign": sign}

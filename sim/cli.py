@@ -31,12 +31,17 @@ Hydra overrides of conf/config.yaml, e.g.
 Config groups: env, llm, budget, agent. A bad key or value stops with one line, before anything is written.
 """
 
-ESTIMATE_HELP = """usage: agora estimate [--seeds N] [--reask-rate P] [--measure] [key=value ...]
+ESTIMATE_HELP = """usage: agora estimate [--seeds N] [--reask-rate P] [--measure] [--draws K] [--output-sigma S]
+                      [key=value ...]
 
 Dry run with the same overrides as `agora run`: projected ticks, calls, tokens and USD, as the
 median and range over N seeds (default 5), with expected re-asks (P: the share of invalid replies;
 default measured per provider); local models also get a wall time from tokens per second
 (--measure times the model on this machine). No model is called unless --measure.
+USD quantiles P10/P50/P90 over the N seeds x K draws (default 200) of every call's output tokens:
+log-normal (an oracle tier's own median and sigma; else the projection as median and spread S,
+default 0.9: P90/P10 = 10), priced by llm.prices. Warns when a tier listed cheaper costs more per
+call than a pricier one (price reversal: it writes more output tokens).
 """
 
 
@@ -47,10 +52,11 @@ def _estimate_flags(rest: list[str]) -> tuple[dict, list[str]]:
     it = iter(rest)
     for a in it:
         key, _, val = a.partition("=")
-        if key in ("--seeds", "--reask-rate"):
+        if key in ("--seeds", "--reask-rate", "--draws", "--output-sigma"):
             val = val or next(it, "")
+            name = key[2:].replace("-", "_")
             try:
-                flags["seeds" if key == "--seeds" else "reask_rate"] = int(val) if key == "--seeds" else float(val)
+                flags[name] = int(val) if key in ("--seeds", "--draws") else float(val)
             except ValueError:
                 raise ValueError(f"{key}={val!r}: expected a number") from None
         elif a == "--measure":
@@ -247,6 +253,13 @@ def _print_estimate(est: dict) -> None:
     print(f"projected (median [min, max] over {est['seeds']} seeds): " + " ".join(
         rng(k, f) for k, f in (("ticks", "g"), ("calls", ".0f"), ("tokens_in", ".0f"), ("tokens_out", ".0f"),
                                ("usd", ".6f"))))
+    q = est.get("usd_quantiles")
+    if q:
+        print(f"USD per game P10={q['p10']:.6f} P50={q['p50']:.6f} P90={q['p90']:.6f} over {est['seeds']} seeds x "
+              f"{est['draws']} draws of output tokens (log-normal; oracle tiers their own, else sigma "
+              f"{est['output_sigma']:g}); mean {est['usd_mean_sampled']:.6f}")
+    for w in est.get("warnings") or ():
+        print(f"warning: {w}")
     print(f"re-asks: {est['reask_rate']:.0%} invalid replies assumed -> {est['expected_reasks_per_call']:.3f} "
           f"re-asks per call, included above")
     if est["speed"]:

@@ -18,8 +18,12 @@ Policies (see docs/compute-economics.md):
 - ``voc_gate`` (rational metareasoning): the tier maximising accuracy x stake x
   ``usd_per_stake`` - expected cost x (1 + ``compute_tax``); a larger tier is used only when
   its expected gain exceeds its extra cost.
-- ``latent_budget`` (L-IBM): each agent draws a number of samples from ``budgets``
-  (weights ``budget_weights``) once per run; it takes the majority of that many samples.
+- ``latent_budget`` (L-IBM): each agent draws its compute budget once per run (a persona
+  trait). ``budget_kind=samples``: a number of samples from ``budgets`` (weights
+  ``budget_weights``), and it takes the majority of that many samples of the first tier.
+  ``budget_kind=tier``: a tier cap from ``tiers`` (weights ``budget_weights``, one per tier),
+  and it runs the cascade truncated at its cap (an anytime procedure cut at its budget): an
+  agent capped at the first tier never escalates.
 
 Scorers: ``oracle`` (says accept with probability ``tpr`` on a right answer and ``fpr`` on
 a wrong one, judged against ``Environment.ground_truth``), ``agreement`` (the share of
@@ -78,8 +82,15 @@ class PolicyConfig(BaseModel):
     compute_tax: float = Field(0.0, ge=0)  # voc_gate: tax on compute spend (tau_c)
     # router/voc_gate: accuracy and expected cost per tier; oracle tiers default to their config
     estimates: dict[str, TierEstimate] = {}
-    budgets: list[int] = [1, 3, 5]  # latent_budget: samples an agent may draw
-    budget_weights: list[float] = []  # latent_budget: their probabilities (uniform when empty)
+    # latent_budget: what an agent draws once per run: a number of samples, or a tier cap (the cascade
+    # over ``tiers`` stops at its cap)
+    budget_kind: Literal["samples", "tier"] = "samples"
+    budgets: list[int] = [1, 3, 5]  # latent_budget (samples): sample counts an agent may draw
+    budget_weights: list[float] = []  # latent_budget: probabilities of the budgets (or tiers); uniform when empty
+    # deliberate only for these agents (ids) or in these phases; null: all. The others make the
+    # endpoint's single call: the baseline of a Shapley coalition (sim/shapley.py)
+    agents: Optional[list[str]] = None
+    phases: Optional[list[str]] = None
     purposes: Optional[list[str]] = None  # decisions deliberated; null: those the environment gives a stake
 
     @model_validator(mode="after")
@@ -91,9 +102,13 @@ class PolicyConfig(BaseModel):
             raise ValueError(f"policy={self.policy} needs at least two tiers (deliberation.tiers=[small,large])")
         if any(b < 1 for b in self.budgets) or not self.budgets:
             raise ValueError("budgets: a non-empty list of sample counts >= 1")
-        if self.budget_weights and (len(self.budget_weights) != len(self.budgets)
+        drawn = self.tiers if self.budget_kind == "tier" else self.budgets
+        if self.policy == "latent_budget" and self.budget_kind == "tier" and not self.tiers:
+            raise ValueError("budget_kind=tier draws a tier cap from tiers: give deliberation.tiers=[small,...]")
+        if self.budget_weights and (len(self.budget_weights) != len(drawn)
                                     or any(w < 0 for w in self.budget_weights) or sum(self.budget_weights) <= 0):
-            raise ValueError("budget_weights: one non-negative weight per budget, not all zero")
+            what = "tier" if self.budget_kind == "tier" else "budget"
+            raise ValueError(f"budget_weights: one non-negative weight per {what} ({len(drawn)}), not all zero")
         return self
 
 
@@ -193,6 +208,9 @@ class Deliberation:
         purposes = pc.purposes if pc.purposes is not None else list(env.stakes)
         if r.purpose not in purposes:
             return None
+        if (pc.agents is not None and r.agent.aid not in pc.agents) or (pc.phases is not None
+                                                                         and env.phase not in pc.phases):
+            return None  # outside the coalition: the endpoint's single call
         budget = None
         if pc.policy == "latent_budget":
             budget = self.latent_budget(env, r.agent.aid, pc)
@@ -210,21 +228,27 @@ class Deliberation:
         if pc.policy == "best_of_n":
             return pc.n
         if pc.policy == "latent_budget":
-            return int(budget or 1)
+            return per_tier * int(budget or 1) if pc.budget_kind == "tier" else int(budget or 1)
         return 1
 
     @staticmethod
     def latent_budget(env, aid: str, pc: PolicyConfig) -> int:
-        """The agent's samples per decision, drawn once per run from its own seeded stream (a persona trait)."""
-        w = np.asarray(pc.budget_weights or [1.0] * len(pc.budgets), dtype=float)
+        """The agent's budget, drawn once per run from its own seeded stream (a persona trait): samples per
+        decision, or (``budget_kind=tier``) how many tiers, cheapest first, its cascade may use."""
+        drawn = list(range(1, len(pc.tiers) + 1)) if pc.budget_kind == "tier" else pc.budgets
+        w = np.asarray(pc.budget_weights or [1.0] * len(drawn), dtype=float)
         u = float(env.rng_for("latent_budget", aid).random())
         k = int(np.searchsorted(np.cumsum(w / w.sum()), u, side="right"))
-        return int(pc.budgets[min(k, len(pc.budgets) - 1)])
+        return int(drawn[min(k, len(drawn) - 1)])
 
     # -- deciding (the run's event loop) ------------------------------------
     async def decide(self, p: Plan, client, reasks: int):
         pc = p.cfg
         tiers = pc.tiers or [p.base.model]
+        if pc.policy == "latent_budget" and pc.budget_kind == "tier":
+            # the cascade cut at the agent's tier cap; thresholds are those of the tiers below the cap
+            tiers, pc = tiers[: int(p.budget or 1)], pc.model_copy(update={"policy": "cascade"})
+            pc.thresholds = (pc.thresholds or [0.5] * (len(pc.tiers) - 1))[: len(tiers) - 1]
         if pc.policy == "cascade":
             thresholds = pc.thresholds or [0.5] * (len(tiers) - 1)
             for tier, threshold in zip(tiers[:-1], thresholds):

@@ -18,6 +18,8 @@ in that order, so nothing depends on network timing.
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -284,14 +286,14 @@ class Environment(mesa.Model):
     # vote, a labour choice, an order): the VOC gate weighs extra compute against it, and
     # deliberation policies apply to these purposes unless deliberation.purposes says otherwise
     stakes: ClassVar[Mapping[str, float]] = {}
+    # whether outcome() and artifacts() read the event log; False: a long run's log is never loaded at finish
+    reads_events: ClassVar[bool] = True
 
     def __init__(self, env_cfg: dict, seed: int, agent_cfg: dict | None = None, llm_cfg: dict | None = None):
         super().__init__(seed=seed)
         self.env_cfg = env_cfg
-        from sim.config import _agent_model
-
         # the agent section with the config model's defaults under what is given
-        self.agent_cfg = _agent_model()().model_dump(mode="json") | dict(agent_cfg or {})
+        self.agent_cfg = json.loads(_agent_defaults()) | dict(agent_cfg or {})
         self.llm_cfg = llm_cfg or {}
         self.root_seed = seed
         self.phase = "setup"
@@ -380,8 +382,12 @@ class Environment(mesa.Model):
         return None
 
     def players(self) -> list[PlayerBase]:
-        """The agents, in creation order (Mesa's own registry)."""
-        return list(self.agents)
+        """The agents, in creation order (Mesa's own registry).
+
+        Mesa's hard-reference dict, in registration order like ``self.agents`` (its AgentSet):
+        iterating the AgentSet's weak dict cost more than a small game's phase.
+        """
+        return list(self._agents)
 
     # -- policies at the act seam -----------------------------------------
     def endpoint_for(self, role: str) -> str:
@@ -554,6 +560,14 @@ class Environment(mesa.Model):
                            seed=derive_seed(self.root_seed, "call", call_id) % (2**31), meta=meta,
                            schema=schema, scripted=r.fallback,
                            truth=self.ground_truth(r) if ep.provider_name == "oracle" else None)
+
+
+@functools.cache
+def _agent_defaults() -> str:
+    """The agent section's defaults as JSON (parsed afresh per environment: its dicts are the env's own)."""
+    from sim.config import _agent_model
+
+    return json.dumps(_agent_model()().model_dump(mode="json"))
 
 
 def _max_tokens(r: ActRequest, ep) -> int:

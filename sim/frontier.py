@@ -8,8 +8,10 @@ percentile bootstrap over games. Both stay in [0, inf].
 
 ``run_frontier``: a grid of cells (policy x tier x budget), each run over the same seeds
 (common random numbers), in process; ``frontier.parquet`` holds one row per cell with spend,
-outcome and cost-of-pass, their intervals and whether the cell is on the Pareto hull of
-(spend, outcome). ``drop`` removes a tier: the counterfactual frontier without it.
+outcome and cost-of-pass, their intervals, the marginal value of compute over the next-smaller
+budget of the same policy and tier (``mv``: outcome per extra USD, Fieller interval paired by
+game) and whether the cell is on the Pareto hull of (spend, outcome). ``drop`` removes a tier:
+the counterfactual frontier without it.
 """
 from __future__ import annotations
 
@@ -128,6 +130,58 @@ def marginal_value(spend: Sequence[float], outcome: Sequence[float]) -> list[flo
     return out
 
 
+def marginal_ratio(d_outcome: Sequence[float], d_spend: Sequence[float], level: float = 0.95) -> Ratio:
+    """mean(d_outcome) / mean(d_spend) over paired games (the same seeds in two cells), with Fieller's interval.
+
+    The marginal value of compute: outcome gained per extra USD. It may be negative (a tighter
+    budget that happened to do better); the interval is (-inf, inf) when the extra spend is not
+    clearly above zero, and the value is None when the two cells spent exactly the same.
+    """
+    o, s = np.asarray(d_outcome, dtype=float), np.asarray(d_spend, dtype=float)
+    a, b = float(o.mean()), float(s.mean())
+    if b == 0:
+        return Ratio(math.nan, math.nan, math.nan, o.size)
+    value = a / b
+    if o.size < 2:
+        return Ratio(value, -math.inf, math.inf, o.size)
+    z = _z(level)
+    n = o.size
+    vaa, vbb, vab = o.var(ddof=1) / n, s.var(ddof=1) / n, float(np.cov(o, s, ddof=1)[0, 1]) / n
+    qa, qb, qc = b * b - z * z * vbb, a * b - z * z * vab, a * a - z * z * vaa
+    disc = qb * qb - qa * qc
+    if qa <= 0 or disc < 0:
+        return Ratio(value, -math.inf, math.inf, n)
+    r = math.sqrt(disc)
+    lo, hi = sorted(((qb - r) / qa, (qb + r) / qa))
+    return Ratio(value, lo, hi, n)
+
+
+def budget_steps(rows: list[dict], games: dict[str, dict], level: float = 0.95) -> list[dict]:
+    """Marginal value of compute of each cell over the next-smaller budget of the same policy and tier.
+
+    ``rows`` are frontier rows, ``games`` their per-game spend and success (same seeds in every
+    cell). Budgets are ordered with ``None`` (unlimited) last. A row's ``mv`` is (its outcome -
+    the smaller budget's) / (its spend - the smaller budget's), outcome per USD, with ``mv_lo``,
+    ``mv_hi`` (Fieller, paired by game) and ``mv_from`` (the smaller cell); null for the smallest.
+    """
+    out = {r["cell"]: {"mv": None, "mv_lo": None, "mv_hi": None, "mv_from": None} for r in rows}
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["policy"], r["tier"]), []).append(r)
+    for members in groups.values():
+        members.sort(key=lambda r: math.inf if r["budget_usd"] is None else r["budget_usd"])
+        for lo_row, hi_row in zip(members, members[1:]):
+            g0, g1 = games[lo_row["cell"]], games[hi_row["cell"]]
+            pairs = [(w1 - w0, s1 - s0) for s0, w0, s1, w1 in zip(g0["spend"], g0["success"], g1["spend"], g1["success"])
+                     if not (math.isnan(w0) or math.isnan(w1))]
+            if not pairs:
+                continue
+            r = marginal_ratio([p[0] for p in pairs], [p[1] for p in pairs], level)
+            fin = (lambda x: None if math.isnan(x) else x)
+            out[hi_row["cell"]] = {"mv": fin(r.value), "mv_lo": fin(r.lo), "mv_hi": fin(r.hi), "mv_from": lo_row["cell"]}
+    return [out[r["cell"]] for r in rows]
+
+
 def pareto(spend: Sequence[float], outcome: Sequence[float]) -> list[bool]:
     """On the hull: no other cell has less or equal spend and a higher outcome (or equal outcome, less spend)."""
     pts = list(zip(spend, outcome))
@@ -200,23 +254,87 @@ def summarise(c: Cell, spend: list[float], success: list[float], method: str = "
             "cop": cop.value, "cop_lo": cop.lo, "cop_hi": cop.hi, "interval": method}
 
 
+def cell_slug(c: Cell) -> str:
+    """A folder name for a cell's runs: ``cascade-large-unlimited``, ``single-small-0.1``."""
+    return f"{c.policy}-{c.tier}-{'unlimited' if c.budget is None else format(c.budget, 'g')}"
+
+
+def run_cell_sweep(base: list[str], c: Cell, tiers: list[str], seeds: Sequence[int], out: Path,
+                   hydra: Sequence[str] = (), drop: Sequence[str] = (), n: int = 5) -> dict[str, Any]:
+    """One cell as a Hydra multirun over its seeds (``sim.sweep.hydra_main``, any launcher in ``hydra``).
+
+    Each game is a run folder ``<out>/runs/<cell slug>/<job>`` (Hydra's output in
+    ``<out>/hydra/<cell slug>``); per-game spend and success are read back from each run's
+    summary.json, in seed order, so the numbers are those of the in-process path.
+    """
+    import sys
+
+    from environments import registry
+    from sim.config import CONF_DIR, as_hydra, compose, to_dict
+    from sim.sweep import check_sweep, hydra_main
+
+    seeds = [int(s) for s in seeds]
+    runs = Path(out) / "runs" / cell_slug(c)
+    ov = [*base, *cell_overrides(c, tiers, drop, n), f"seed={','.join(map(str, seeds))}", f"run.dir={runs}",
+          "run.checkpoint=false", "run.progress=off", "run.overwrite=true",
+          f"hydra.sweep.dir={Path(out) / 'hydra' / cell_slug(c)}", *hydra]
+    check_sweep(ov)  # every point, one line on a bad one, before Hydra writes anything
+    argv, sys.argv = sys.argv, ["agora", "--multirun", f"hydra.searchpath=[file://{CONF_DIR}]", *as_hydra(ov)]
+    try:
+        hydra_main()
+    finally:
+        sys.argv = argv
+    cls = registry.env_class(to_dict(compose([*base, "run.dir=null"]))["env"]["name"])
+    by_seed = {}
+    for summ in sorted(runs.glob("*/summary.json")):
+        s = json.loads(summ.read_text())
+        by_seed[int(s["seed"])] = (s, str(summ.parent.relative_to(out)))
+    missing = [s for s in seeds if s not in by_seed]
+    if missing:
+        raise RuntimeError(f"frontier cell {c.name}: no summary.json for seeds {missing[:5]} under {runs}")
+    spend, success, paths = [], [], []
+    for seed in seeds:
+        summ, rel = by_seed[seed]
+        v = cls.success_value(summ.get("outcome") or {}) if summ.get("status") != "failed" else None
+        spend.append(float(summ["llm"]["usd"]))
+        success.append(float("nan") if v is None else float(v))
+        paths.append(rel)
+    return {"spend": spend, "success": success, "runs": paths}
+
+
 def run_frontier(base: list[str], tiers: list[str], policies: list[str], budgets: list[float | None],
                  seeds: Sequence[int], drop: Sequence[str] = (), n: int = 5, method: str = "fieller",
-                 progress=None):
-    """The frontier table (polars): one row per cell, ``on_hull`` marking the Pareto hull."""
-    import polars as pl
+                 progress=None, sweep: Sequence[str] | None = None, out: Path | None = None):
+    """The frontier table (polars): one row per cell, ``on_hull`` marking the Pareto hull.
 
+    ``sweep=None``: every game in this process, nothing written. ``sweep=[hydra overrides]`` (e.g.
+    ``["hydra/launcher=joblib"]``, or ``[]`` for Hydra's basic launcher): each cell is a Hydra
+    multirun writing one run folder per game under ``out``.
+    """
+    if sweep is not None and out is None:
+        raise ValueError("a frontier run as a Hydra sweep needs an output folder (--out)")
     rows, games = [], {}
     for c in cells(tiers, policies, budgets, drop):
-        g = run_cell(base, c, tiers, seeds, drop, n)
+        g = (run_cell(base, c, tiers, seeds, drop, n) if sweep is None
+             else run_cell_sweep(base, c, tiers, seeds, Path(out), sweep, drop, n))
         games[c.name] = g
         rows.append(summarise(c, g["spend"], g["success"], method))
         if progress:
             progress(c, rows[-1])
-    df = pl.DataFrame(rows, infer_schema_length=None)
+    return table(rows, games), games
+
+
+def table(rows: list[dict], games: dict[str, dict]):
+    """The frontier frame: the cells' rows, their marginal value over the next-smaller budget, the hull."""
+    import polars as pl
+
+    steps = budget_steps(rows, games)
+    rows = [{**r, **m} for r, m in zip(rows, steps)]
+    schema = {"mv": pl.Float64, "mv_lo": pl.Float64, "mv_hi": pl.Float64, "mv_from": pl.Utf8}
+    df = pl.DataFrame(rows, infer_schema_length=None, schema_overrides=schema)
     if len(df):
         df = df.with_columns(pl.Series("on_hull", pareto(df["spend_mean"].to_list(), df["outcome_mean"].to_list())))
-    return df, games
+    return df
 
 
 def write(df, out: Path, title: str = "Inference production frontier", games: dict | None = None) -> list[Path]:
@@ -227,6 +345,10 @@ def write(df, out: Path, title: str = "Inference production frontier", games: di
     if games is not None:
         (out / "frontier_games.json").write_text(json.dumps(games, sort_keys=True))
         paths.append(out / "frontier_games.json")
+        runs = {rel: cell for cell, g in games.items() for rel in g.get("runs", ())}
+        if runs:  # each run folder of a swept frontier knows its cell (the spend page reads this)
+            (out / RUNS_INDEX).write_text(json.dumps(runs, indent=1, sort_keys=True))
+            paths.append(out / RUNS_INDEX)
     chart = frontier_chart(df, title)
     chart.save(str(out / "frontier.html"))
     paths.append(out / "frontier.html")
@@ -236,6 +358,31 @@ def write(df, out: Path, title: str = "Inference production frontier", games: di
     except Exception:  # noqa: BLE001 - PNG export needs vl-convert-python; HTML always works
         pass
     return paths
+
+
+RUNS_INDEX = "frontier_runs.json"
+
+
+def cell_of_run(run_path: Path, root: Path | None = None, up: int = 4) -> tuple[Path, str] | None:
+    """(frontier folder, cell id) of a run folder written by a swept ``agora frontier``; None otherwise.
+
+    Looks for ``frontier_runs.json`` (written next to frontier.parquet, in the frontier's
+    ``--out``) in the run's parent folders, ``up`` levels at most and never above ``root``.
+    """
+    run_path = Path(run_path).resolve()
+    top = Path(root).resolve() if root is not None else None
+    for parent in list(run_path.parents)[:up]:
+        if top is not None and parent != top and top not in parent.parents:
+            break  # outside the runs root: not read
+        index = parent / RUNS_INDEX
+        if index.is_file():
+            try:
+                runs = json.loads(index.read_text())
+            except (OSError, ValueError):
+                return None
+            rel = str(run_path.relative_to(parent))
+            return (parent, runs[rel]) if isinstance(runs, dict) and isinstance(runs.get(rel), str) else None
+    return None
 
 
 def frontier_chart(df, title: str = "Inference production frontier"):

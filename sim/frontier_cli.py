@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-HELP = """usage: agora frontier [--out DIR] [--drop TIER ...] [--interval fieller|bootstrap] [overrides]
+HELP = """usage: agora frontier [--out DIR] [--drop TIER ...] [--interval fieller|bootstrap] [--sweep] [overrides]
 
 Runs every cell of a grid on the same seeds (common random numbers) and writes, in --out
 (default runs/frontier): frontier.parquet (one row per cell: spend, outcome and cost-of-pass
@@ -20,6 +20,12 @@ Grid keys (the rest are `agora run` overrides, e.g. env=traitors llm=oracle):
   frontier.seeds=200                       games per cell (seeds 0..N-1)
   frontier.n=5                             best_of_n samples
 --drop TIER: the counterfactual frontier without that tier.
+--sweep, or any Hydra override (hydra/launcher=joblib hydra.launcher.n_jobs=4): each cell runs as
+  a Hydra multirun over its seeds through that launcher, one run folder per game under
+  DIR/runs/<cell> (DIR/frontier_runs.json maps each to its cell; the spend page shows it).
+  Without: every game in this process, no run folders.
+The table's mv column is the marginal value of compute: outcome per extra USD over the
+next-smaller budget of the same policy and tier, with a 95% interval (mv_lo, mv_hi).
 Oracle tiers are simulated (known accuracy and cost), not an LLM.
 """
 
@@ -32,8 +38,9 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, dict, list[str]]:
     ap.add_argument("--out", default="runs/frontier")
     ap.add_argument("--drop", action="append", default=[])
     ap.add_argument("--interval", choices=["fieller", "bootstrap"], default="fieller")
+    ap.add_argument("--sweep", action="store_true")
     a, rest = ap.parse_known_args(argv)
-    grid, overrides = dict(DEFAULTS), []
+    grid, overrides, a.hydra = dict(DEFAULTS), [], []
     for o in rest:
         key, eq, value = o.partition("=")
         if key.startswith("frontier."):
@@ -41,6 +48,8 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, dict, list[str]]:
             if name not in DEFAULTS or not eq:
                 raise ValueError(f"unknown key '{key}'; frontier keys: {', '.join('frontier.' + k for k in DEFAULTS)}")
             grid[name] = yaml.safe_load(value)
+        elif key.lstrip("+~").startswith(("hydra/", "hydra.")):
+            a.hydra.append(o)  # a launcher or its settings: the grid runs as Hydra sweeps
         elif o.startswith("-"):
             raise ValueError(f"unknown option {o!r}; see agora frontier --help")
         else:
@@ -81,10 +90,11 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"error: --drop {unknown[0]}: not in frontier.tiers={g['tiers']}", file=sys.stderr)
         return 2
+    sweep = a.hydra if (a.sweep or a.hydra) else None
     df, games = run_frontier(overrides, g["tiers"], g["policies"], g["budgets"], range(g["seeds"]), a.drop,
-                             g["n"], a.interval)
+                             g["n"], a.interval, sweep=sweep, out=Path(a.out))
     paths = write(df, Path(a.out), games=games)
     print(df.select("cell", "games", "spend_mean", "outcome_mean", "outcome_lo", "outcome_hi", "cop", "cop_lo",
-                    "cop_hi", "on_hull"))
+                    "cop_hi", "mv", "mv_lo", "mv_hi", "on_hull"))
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0

@@ -91,12 +91,16 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
 
 
-def atomic_write_parquet(path: Path, df: pl.DataFrame) -> None:
+def atomic_write_parquet(path: Path, df: pl.DataFrame | pl.LazyFrame) -> None:
+    """A frame, or a lazy one streamed to the file in batches (a run's parts joined: bounded memory)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        df.write_parquet(tmp)
+        if isinstance(df, pl.LazyFrame):
+            df.sink_parquet(tmp)
+        else:
+            df.write_parquet(tmp)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -209,8 +213,11 @@ def _used_length(buf: pickle.PickleBuffer) -> int:
     """Bytes up to the last non-zero one: preallocated arrays (agents' memories) are mostly zero tail."""
     import numpy as np
 
-    nz = np.flatnonzero(np.frombuffer(buf.raw(), np.uint8))
-    return int(nz[-1]) + 1 if nz.size else 0
+    raw = np.frombuffer(buf.raw(), np.uint8)
+    if not raw.any():  # the common case (an unused memory), without building an index array
+        return 0
+    nz = np.flatnonzero(raw)
+    return int(nz[-1]) + 1
 
 
 def encode_checkpoint(meta: dict, state: Any, live_cfg: dict, key: bytes, secret_values: Iterable[str] = ()) -> bytes:
@@ -330,19 +337,48 @@ class RunDir:
                     _unlink(f)
 
     # --- incremental parts -------------------------------------------------
-    def write_part(self, name: str, tick: int, df: pl.DataFrame) -> None:
+    def write_part(self, name: str, tick: int, df: pl.DataFrame, durable: bool = True) -> Path | None:
+        """``parts/<name>-<tick>.parquet`` (none for an empty frame); ``durable=False``: no fsync (a spill)."""
         if not df.height:
-            return
+            return None
         buf = io.BytesIO()
         df.write_parquet(buf)
         data = buf.getvalue()
         fname = f"{name}-{tick:07d}.parquet"
-        atomic_write_bytes(self.parts / fname, data)
+        if durable:
+            atomic_write_bytes(self.parts / fname, data)
+        else:
+            (self.parts / fname).write_bytes(data)
         self.part_hashes[fname] = hashlib.sha256(data).hexdigest()
+        return self.parts / fname
+
+    def part_files(self, name: str) -> list[Path]:
+        """This run's parts of one table, in tick order."""
+        return sorted(f for f in self.parts.glob(f"{name}-*.parquet") if PART_RE.match(f.name))
+
+    def verify_parts(self, manifest: dict[str, str]) -> dict[str, list]:
+        """The parts a checkpoint relies on, each checked against its sha256, in tick order:
+        ``events`` and ``ledger`` as (file, rows), counted, not loaded (a resumed run reads them
+        back only when asked); ``metrics`` (one row a tick) as the frames of the bytes checked."""
+        out: dict[str, list] = {"events": [], "ledger": [], "metrics": []}
+        for fname, data in self._verified(manifest):
+            table = PART_RE.match(fname).group(1)
+            if table == "metrics":
+                out[table].append(pl.read_parquet(io.BytesIO(data)))
+            else:
+                n = pl.scan_parquet(io.BytesIO(data)).select(pl.len()).collect().item()
+                out[table].append((self.parts / fname, int(n)))
+        return out
 
     def read_verified_parts(self, manifest: dict[str, str]) -> dict[str, list[pl.DataFrame]]:
         """The parts a checkpoint relies on, by table, in tick order; each checked against its sha256."""
         out: dict[str, list[pl.DataFrame]] = {"events": [], "ledger": [], "metrics": []}
+        for fname, data in self._verified(manifest):
+            out[PART_RE.match(fname).group(1)].append(pl.read_parquet(io.BytesIO(data)))  # the bytes just checked
+        return out
+
+    def _verified(self, manifest: dict[str, str]):
+        """(name, bytes) of each part in the manifest, in name order, once its sha256 matched."""
         for fname in sorted(manifest):
             m = PART_RE.match(fname)
             f = self.parts / fname
@@ -354,8 +390,7 @@ class RunDir:
                 raise CheckpointError(f, f"a part the checkpoint relies on is unreadable ({e.strerror or e})") from None
             if not hmac.compare_digest(hashlib.sha256(data).hexdigest(), str(manifest[fname])):
                 raise CheckpointError(f, "the part file changed since the checkpoint was written (sha256 mismatch)")
-            out[m.group(1)].append(pl.read_parquet(io.BytesIO(data)))  # the bytes just checked, not a re-read
-        return out
+            yield fname, data
 
     def drop_parts_not_in(self, manifest: dict[str, str]) -> None:
         """Parts written after the checkpoint (the tick in flight when the run was killed)."""

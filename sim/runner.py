@@ -2,8 +2,16 @@
 
 ``run(overrides)`` is the Python API; the CLI calls the same functions.
 After each tick the new events, ledger rows and metrics are written as
-Parquet parts and the whole state is checkpointed, so a killed run loses at
-most the tick in flight and ``resume`` finishes it with the same events.
+Parquet parts; once many rows are on disk they leave memory (``sim.events.Rows``),
+and an in-memory run spills them to a temporary folder the same way, so memory
+stays bounded however long the run. The environment's state is checkpointed
+after every tick while checkpoints are cheap (``CHEAP_CHECKPOINT_S``: small
+runs), else whenever the time since the last checkpoint is at least
+``1 / CHECKPOINT_SHARE`` times what that one cost (every tick of an LLM run,
+every few seconds of a large scripted one), so checkpoints take a bounded share
+of a run whatever its size and length. A killed run loses the ticks since its last checkpoint;
+``resume`` drops their parts and plays them again with the same events (an LLM
+run's paid calls come back from its cache). The outcome is computed once, at finish.
 """
 from __future__ import annotations
 
@@ -11,8 +19,8 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
 import time
-from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,28 +32,55 @@ from environments import registry
 from environments.common import json_safe
 from sim.config import compose, secret_free, short, to_dict
 from sim.engine import BudgetExhausted, Services
-from sim.events import SCHEMA as EVENT_SCHEMA
-from sim.events import Event, EventLog
+from sim.events import EventLog
 from sim.inference.client import build_client
-from sim.inference.ledger import REPLIED, Ledger, LedgerRow, merge_totals, totals
+from sim.inference.ledger import REPLIED, SORT_KEYS, Ledger, merge_totals, totals
 from sim.inference.views import decision_health
 from sim.rundir import (CheckpointError, RunDir, RunDirError, atomic_write_bytes, atomic_write_json,
                         atomic_write_parquet)
 
+# rows of the event log (and of the ledger) held in memory before those already on disk are dropped
+MEMORY_ROWS = 200_000
+# the most of a run's time spent writing checkpoints (one is written when the ticks since the last
+# took at least 1/CHECKPOINT_SHARE times what it cost)
+CHECKPOINT_SHARE = 0.1
+# a checkpoint cheaper than this (a small run's: milliseconds) is written after every tick
+CHEAP_CHECKPOINT_S = 0.1
 
 
-
-@dataclass
 class RunResult:
-    summary: dict[str, Any]
-    events: pl.DataFrame
-    ledger: pl.DataFrame
-    metrics: pl.DataFrame
-    dir: Path | None
+    """A run's summary and frames. ``events`` and ``ledger`` may be read lazily (from the run
+    folder's files, or from the parts a long in-memory run spilled) on first use."""
+
+    def __init__(self, summary: dict[str, Any], events, ledger, metrics: pl.DataFrame, dir: Path | None):
+        self.summary = summary
+        self._events = events  # a frame, or a function returning it
+        self._ledger = ledger
+        self.metrics = metrics
+        self.dir = dir
+
+    @property
+    def events(self) -> pl.DataFrame:
+        if callable(self._events):
+            self._events = self._events()
+        return self._events
+
+    @property
+    def ledger(self) -> pl.DataFrame:
+        if callable(self._ledger):
+            self._ledger = self._ledger()
+        return self._ledger
 
     @property
     def status(self) -> str:
         return self.summary["status"]
+
+    def __getstate__(self) -> dict:  # to another process (run_many workers): the frames themselves
+        return {"summary": self.summary, "_events": self.events, "_ledger": self.ledger, "metrics": self.metrics,
+                "dir": self.dir}
+
+    def __repr__(self) -> str:
+        return f"RunResult(status={self.summary.get('status')!r}, dir={self.dir!r})"
 
 
 class RunFailed(RuntimeError):
@@ -168,18 +203,26 @@ class Simulation:
         self.estimate_only = estimate_only
         self._cache_mode = cache_mode
         self._llm_seen = False
+        self._llm_rows_seen = 0
         self._health = _RunningHealth(self.client, self.ledger)
         self.humans: dict = {}
         self.wall_before = 0.0
         self._delivered = 0  # events already fed to agents' memories
+        self._spill: tempfile.TemporaryDirectory | None = None  # an in-memory run's parts, once it has many rows
+        self._ckpt_at = 0.0  # when the last checkpoint was written, and what it cost (seconds)
+        self._ckpt_cost = 0.0
+        self.flushed_totals = totals(self.ledger.frame([]))  # ledger totals of the rows written to parts
         if resume_state:
             if rd:
                 rd.part_hashes = dict(resume_state["parts"])
             self.env = resume_state["env"]
-            self.events.rows = resume_state["events"]
+            # the rows stay in their (verified) parts; they are read back only if something asks
+            self.events.rows.adopt(resume_state["events"])
             self.events.flushed = len(self.events.rows)
-            self.ledger.rows = resume_state["ledger"]
+            self.ledger.rows.adopt(resume_state["ledger"])
             self.ledger.flushed = len(self.ledger.rows)
+            for f, _ in resume_state["ledger"]:
+                self.flushed_totals = merge_totals(self.flushed_totals, totals(pl.read_parquet(f)))
             self.metrics_rows = resume_state["metrics"]
             self.client.load_state(resume_state["client"])
             self.wall_before = resume_state.get("wall_s", 0.0)
@@ -190,8 +233,6 @@ class Simulation:
             self.env = cls(cfg["env"], int(cfg["seed"]), cfg.get("agent") or {}, cfg["llm"])
             self.resumed = False
         self.metrics_flushed = len(self.metrics_rows)
-        # ledger totals of the rows already flushed; the per-tick summary adds each tick's rows
-        self.flushed_totals = totals(self.ledger.frame(self.ledger.rows[: self.ledger.flushed]))
 
     # ---- the public run session: start, step, finish (run is their loop) ----
     def start(self, humans: dict | None = None, after_phase=None) -> None:
@@ -219,7 +260,7 @@ class Simulation:
                               "human_seats": sorted(svc.humans)})
             self.env.setup()
             self.cognition.deliver(self.env)
-            self._checkpoint()
+            self._checkpoint(force=True)
 
     @property
     def done(self) -> bool:
@@ -240,7 +281,7 @@ class Simulation:
             self.env.emit("degraded", {"fallback_share": self._health.share(),
                                        "threshold": self.cfg["run"]["fallback_threshold"]})
         self.metrics_rows.append({"tick": self.env.tick, **self.env.tick_metrics()})
-        self._checkpoint(self._t0)
+        self._checkpoint()
         return not self.done
 
     def finish(self, status: str | None = None, error: BaseException | None = None) -> RunResult:
@@ -303,40 +344,75 @@ class Simulation:
                 except Exception:  # noqa: BLE001
                     pass
 
-    def _checkpoint(self, t0: float | None = None) -> None:
+    def _checkpoint(self, force: bool = False) -> None:
+        """After a tick: new rows to parts, old rows out of memory, then (run folder) the checkpoint
+        when due and the partial summary."""
+        if self.rd:
+            self._flush(self.rd, self.env.tick)
+        elif self._unflushed() >= MEMORY_ROWS:
+            # an in-memory run that grew large: its rows go to a temporary folder, read back if asked
+            if self._spill is None:
+                self._spill = tempfile.TemporaryDirectory(prefix="agora-spill-")
+            self._flush(RunDir(self._spill.name).create(), self.env.tick, durable=False)
+        self._forget()
         if not self.rd:
             return
-        tick = self.env.tick
-        self.rd.write_part("events", tick, self.events.frame(self.events.flushed))
-        self.events.flushed = len(self.events)
-        pending = self.ledger.take_pending_frame()
-        self.rd.write_part("ledger", tick, pending)
-        self.flushed_totals = merge_totals(self.flushed_totals, totals(pending))
-        if len(self.metrics_rows) > self.metrics_flushed:
-            self.rd.write_part("metrics", tick, pl.DataFrame(self.metrics_rows[self.metrics_flushed:]))
-            self.metrics_flushed = len(self.metrics_rows)
-        if self.cfg["run"]["checkpoint"]:
-            # the environment's state only; its rows are the parts above, listed with their sha256
+        now = time.perf_counter()
+        due = force or self._ckpt_cost <= CHEAP_CHECKPOINT_S or (now - self._ckpt_at) * CHECKPOINT_SHARE >= self._ckpt_cost
+        if self.cfg["run"]["checkpoint"] and due:
+            # the environment's state only; its rows are the parts, listed with their sha256
             clean = secret_free(self.cfg)
-            meta = {"format": 1, "tick": tick, "delivered": self.cognition.delivered, "cfg": clean,
-                    "wall_s": self.wall_before + (time.perf_counter() - t0 if t0 else 0.0),
+            meta = {"format": 1, "tick": self.env.tick, "delivered": self.cognition.delivered, "cfg": clean,
+                    "wall_s": self.wall_before + (now - self._t0),
                     "parts": dict(self.rd.part_hashes),
                     "rows": {"events": len(self.events), "ledger": len(self.ledger), "metrics": len(self.metrics_rows)}}
             self.rd.write_checkpoint(meta, {"env": self.env, "client": self.client.state()}, self.cfg,
                                      _secret_values(self.cfg, clean))
+            self._ckpt_at = time.perf_counter()
+            self._ckpt_cost = self._ckpt_at - now
         atomic_write_json(self.rd.path / "summary.json", self._summary(0.0, None, partial=True))
 
-    def _summary(self, wall: float, error, partial: bool = False) -> dict[str, Any]:
-        frame = None if partial else self.ledger.frame()
-        t = self.flushed_totals if partial else totals(frame)
+    def _unflushed(self) -> int:
+        return max(len(self.events) - self.events.flushed, len(self.ledger) - self.ledger.flushed)
+
+    def _flush(self, rd: RunDir, tick: int, durable: bool = True) -> None:
+        """Rows not yet on disk become ``rd``'s parts for ``tick`` (metrics too, for a run folder)."""
+        ev = self.events
+        start, n = ev.flushed, len(ev)
+        ev.rows.add_part(start, n - start, rd.write_part("events", tick, ev.frame(start, n), durable))
+        ev.flushed = n
+        start, pending = self.ledger.take_pending_frame()
+        self.ledger.rows.add_part(start, pending.height, rd.write_part("ledger", tick, pending, durable))
+        self.flushed_totals = merge_totals(self.flushed_totals, totals(pending))
+        if durable and len(self.metrics_rows) > self.metrics_flushed:
+            rd.write_part("metrics", tick, pl.DataFrame(self.metrics_rows[self.metrics_flushed:]))
+            self.metrics_flushed = len(self.metrics_rows)
+
+    def _forget(self) -> None:
+        """Drop rows already in parts once many are held (events: once agents' memories have them)."""
+        if self.events.rows.held() > MEMORY_ROWS:
+            self.events.rows.forget(min(self.events.flushed, self.cognition.delivered))
+        if self.ledger.rows.held() > MEMORY_ROWS:
+            self.ledger.forget(self.ledger.flushed)
+
+    def _summary(self, wall: float, error, partial: bool = False, events: pl.DataFrame | None = None
+                 ) -> dict[str, Any]:
+        if partial:
+            t, health = self.flushed_totals, self._health.partial()
+            outcome = self.env.partial_outcome()
+        else:
+            t = merge_totals(self.flushed_totals, totals(self.ledger.frame(self.ledger.rows[self.ledger.flushed:])))
+            # only model calls count for decision health: a scripted run's ledger is never read back
+            health = self._decision_health(self.ledger.frame() if self._health.llm_endpoints
+                                           else self.ledger.frame([]))
+            outcome = self.env.outcome(events)
         llm = self.cfg["llm"]
         is_llm = self._answered_by_llm()
-        health = self._health.partial() if partial else self._decision_health(frame)
         return {
             "env": self.cfg["env"]["name"], "seed": self.cfg["seed"],
             "status": "running" if partial and self.env.status == "running" else self.env.status,
             "ticks": int(self.env.tick),
-            "outcome": json_safe(self.env.partial_outcome() if partial else self.env.outcome(self.events.frame())),
+            "outcome": json_safe(outcome),
             "llm": {**t, "provider": llm["provider"], "model": llm["model"], "is_llm": is_llm,
                     "note": None if is_llm else self._not_llm_note(),
                     "policies": self._policy_counts(), **health,
@@ -365,8 +441,10 @@ class Simulation:
             return False
         if not self._llm_seen:
             models = {ep.provider_name for ep in self.client.endpoints.values() if ep.is_llm}
-            self._llm_seen = any(r.provider in models and r.outcome == "ok"
-                                 for r in self.ledger.rows)
+            seen = self._llm_rows_seen  # rows looked at so far: each row is looked at once
+            self._llm_seen = bool(models) and any(r.provider in models and r.outcome == "ok"
+                                                  for r in self.ledger.rows[seen:])
+            self._llm_rows_seen = len(self.ledger.rows)
         return self._llm_seen
 
     def _policy_counts(self) -> dict[str, int]:
@@ -378,22 +456,55 @@ class Simulation:
         return out
 
     def _finish(self, wall: float, error) -> RunResult:
-        events = self.events.frame()
-        ledger = self.ledger.frame()
         metrics = pl.DataFrame(self.metrics_rows) if self.metrics_rows else pl.DataFrame({"tick": []}, schema={"tick": pl.Int64})
-        summary = self._summary(wall, error)
-        if self.rd:
-            self.rd.write_part("events", self.env.tick + 1, self.events.frame(self.events.flushed))
-            atomic_write_parquet(self.rd.path / "events.parquet", events)
-            atomic_write_parquet(self.rd.path / "ledger.parquet", ledger)
-            atomic_write_parquet(self.rd.path / "metrics.parquet", metrics)
-            self.env.artifacts(self.rd.path, events)
-            if self.env.deliberations:
-                from sim.deliberation import records_frame
+        reads = self.env.reads_events
+        if not self.rd:
+            small = not self.events.rows.base and not self.ledger.rows.base
+            events = self.events.frame() if small or reads else None
+            summary = self._summary(wall, error, events=events)
+            if small:
+                return RunResult(summary, events, self.ledger.frame(), metrics, None)
+            # a long run's rows are in its spill folder: read back only if asked (the folder lives as long as this)
+            return RunResult(summary, lambda: self.events.frame(), lambda: self.ledger.frame(), metrics, None)
+        rd = self.rd
+        self._flush(rd, self.env.tick + 1)  # the run_end event and the ledger rows since the last tick
+        # the final files are the parts joined, streamed to disk (never the whole log in memory)
+        atomic_write_parquet(rd.path / "events.parquet", _joined(self.events.rows.parts, EventLog.empty_frame()))
+        atomic_write_parquet(rd.path / "ledger.parquet", _joined(self.ledger.rows.parts, self.ledger.frame([]), SORT_KEYS))
+        atomic_write_parquet(rd.path / "metrics.parquet", metrics)
+        events = pl.read_parquet(rd.path / "events.parquet") if reads else None
+        summary = self._summary(wall, error, events=events)
+        if reads:
+            self.env.artifacts(rd.path, events)
+        if self.env.deliberations:
+            from sim.deliberation import records_frame
 
-                atomic_write_parquet(self.rd.path / "deliberation.parquet", records_frame(self.env.deliberations))
-            atomic_write_json(self.rd.path / "summary.json", summary)
-        return RunResult(summary, events, ledger, metrics, self.rd.path if self.rd else None)
+            atomic_write_parquet(rd.path / "deliberation.parquet", records_frame(self.env.deliberations))
+        atomic_write_json(rd.path / "summary.json", summary)
+        return RunResult(summary, events if events is not None else lambda: pl.read_parquet(rd.path / "events.parquet"),
+                         lambda: pl.read_parquet(rd.path / "ledger.parquet"), metrics, rd.path)
+
+
+def _joined(parts: list[tuple[int, int, Path]], empty: pl.DataFrame, sort: list[str] | None = None
+            ) -> pl.LazyFrame | pl.DataFrame:
+    """A table's parts (in row order) as one lazy frame, sorted by ``sort`` (the ledger's order).
+
+    Each part is sorted already; when every part starts at or after the previous one's last key
+    (call ids only grow, so the usual case) the join is sorted as it stands and streams.
+    """
+    files = [str(p) for _, _, p in parts]
+    if not files:
+        return empty
+    lf = pl.scan_parquet(files)
+    if sort:
+        last = None
+        for f in files:
+            keys = pl.read_parquet(f, columns=sort)
+            first = keys.row(0)
+            if last is not None and first < last:
+                return lf.sort(sort, maintain_order=True)
+            last = keys.row(-1)
+    return lf
 
 
 def usd_unit(cfg: dict) -> str:
@@ -460,6 +571,7 @@ def _want_progress(cfg: dict) -> bool:
 class _Progress:
     def __init__(self, show: bool, cfg: dict, env):
         self.p = None
+        self.seen = self.calls = self.nano = 0
         if not show:
             return
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -473,10 +585,13 @@ class _Progress:
 
     def update(self, ledger: Ledger) -> None:
         if self.p:
-            rows = ledger.rows
-            # the same count as summary.llm.calls, the report and the dashboards
-            self.p.update(self.task, advance=1, calls=sum(1 for r in rows if r.outcome in REPLIED),
-                          usd=sum(r.cost_nano for r in rows) / 1e9)
+            # the same count as summary.llm.calls, the report and the dashboards; each row counted once
+            # (a reply found invalid later in its tick may be counted before it is)
+            rows = ledger.rows[self.seen:]
+            self.seen = len(ledger.rows)
+            self.calls += sum(1 for r in rows if r.outcome in REPLIED)
+            self.nano += sum(r.cost_nano for r in rows)
+            self.p.update(self.task, advance=1, calls=self.calls, usd=self.nano / 1e9)
 
     def close(self) -> None:
         if self.p:
@@ -494,7 +609,10 @@ def resume(path: Path | str, progress: bool | None = None) -> RunResult:
     st = load_checkpoint(rd)
     if st is None:
         raise FileNotFoundError(f"{path}: no checkpoint to resume from (checkpoints/latest.ckpt missing)")
+    # parts of the ticks after the checkpoint are played again: theirs go, so no row is written twice
     rd.drop_parts_not_in(st["parts"])
+    for name in ("events.parquet", "ledger.parquet", "metrics.parquet"):  # a run killed while finishing
+        (rd.path / name).unlink(missing_ok=True)
     # Calls the killed run already paid for are reused from its cache, so the
     # resumed run sees the same replies and writes the same events.
     sim = Simulation(st["cfg"], rd, cache_mode="reuse" if st["cfg"]["llm"]["provider"] != "scripted" else None,
@@ -503,28 +621,21 @@ def resume(path: Path | str, progress: bool | None = None) -> RunResult:
 
 
 def load_checkpoint(rd: RunDir) -> dict[str, Any] | None:
-    """The state to resume from: the signed snapshot, plus its rows read back from the verified parts."""
+    """The state to resume from: the signed snapshot, its verified parts (events and ledger rows stay
+    on disk: ``(file, rows)`` each) and its metrics rows."""
     got = rd.read_checkpoint()
     if got is None:
         return None
     meta, state = got
-    tables = rd.read_verified_parts(meta["parts"])
-    events = [Event(*r) for df in tables["events"] for r in df.select(list(EVENT_SCHEMA)).iter_rows()]
-    ledger = [_ledger_row(r) for df in tables["ledger"] for r in df.iter_rows(named=True)]
+    tables = rd.verify_parts(meta["parts"])
+    events, ledger = tables["events"], tables["ledger"]
     metrics = [r for df in tables["metrics"] for r in df.to_dicts()]
-    found = {"events": len(events), "ledger": len(ledger), "metrics": len(metrics)}
+    found = {"events": sum(n for _, n in events), "ledger": sum(n for _, n in ledger), "metrics": len(metrics)}
     if found != meta["rows"]:
         raise CheckpointError(rd.parts, f"the parts hold {found} rows, the checkpoint expects {meta['rows']}")
     return {"cfg": meta["cfg"], "env": state["env"], "client": state["client"], "events": events, "ledger": ledger,
             "metrics": metrics, "tick": meta["tick"], "delivered": meta["delivered"], "wall_s": meta["wall_s"],
             "parts": meta["parts"]}
-
-
-_LEDGER_FIELDS = tuple(f.name for f in fields(LedgerRow))
-
-
-def _ledger_row(r: dict[str, Any]) -> LedgerRow:
-    return LedgerRow(**{k: r[k] for k in _LEDGER_FIELDS if k in r})
 
 
 def _secret_values(cfg: Any, clean: Any) -> list[str]:

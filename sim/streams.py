@@ -104,11 +104,104 @@ def _seed_state(seeds: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], tuple
     return (w[0], w[1]), (w[2], w[3])
 
 
+# Up to this many streams, draws are plain Python integers: each NumPy call costs microseconds
+# whatever its length, and a 10-player game's phase draws only a few values per stream. Seeding
+# (SeedSequence's ~40 hash steps per stream) is done in Python below SEED_ARRAYS_FROM streams,
+# in arrays from there on (one pass costs about as much as 15 streams in Python).
+SMALL = 64
+SEED_ARRAYS_FROM = 16
+_M32I, _M64I, _M128I = (1 << 32) - 1, (1 << 64) - 1, (1 << 128) - 1
+_MULI = (int(_MUL_HI) << 64) | int(_MUL_LO)
+_HA_I = [(int(h), int(m)) for h, m in zip(_HA, _MA)]
+
+
+def _hashmix_i(w: int, k: int) -> int:
+    h, m = _HA_I[k]
+    v = ((w ^ h) * m) & _M32I
+    return v ^ (v >> 16)
+
+
+_POOL23 = (_hashmix_i(0, 2), _hashmix_i(0, 3))  # the pool's padding words never depend on the seed
+# (src, dst, hash constant, multiplier) of each mixing step, then (pool word, constant, multiplier) per output
+_MIX_STEPS = [(s, d, *_HA_I[4 + 3 * s + j]) for s in range(4) for j, d in enumerate(x for x in range(4) if x != s)]
+_OUT_STEPS = [(i & 3, int(h), int(m)) for i, (h, m) in enumerate(zip(_HB[:, 0], _MB[:, 0]))]
+
+
+def _py_state(seed: int) -> tuple[int, int]:
+    """(PCG64 state, increment) of ``default_rng(seed)``: ``_seed_state`` and the seeding, in plain ints."""
+    p = [_hashmix_i(seed & _M32I, 0), _hashmix_i(seed >> 32, 1), *_POOL23]
+    for s, d, h, m in _MIX_STEPS:
+        v = ((p[s] ^ h) * m) & _M32I
+        r = (0xCA01F9DD * p[d] - 0x4973F715 * (v ^ (v >> 16))) & _M32I
+        p[d] = r ^ (r >> 16)
+    o = []
+    for s, h, m in _OUT_STEPS:
+        v = ((p[s] ^ h) * m) & _M32I
+        o.append(v ^ (v >> 16))
+    initstate = o[0] << 64 | o[1] << 96 | o[2] | o[3] << 32
+    inc = (o[4] << 65 | o[5] << 97 | o[6] << 1 | o[7] << 33 | 1) & _M128I  # initseq << 1 | 1
+    # from state 0 one step gives inc; add the seed's state; step again
+    return (((inc + initstate) & _M128I) * _MULI + inc) & _M128I, inc
+
+
+class _PyStreams:
+    """The same streams as plain Python integers (few streams: no per-call array overhead)."""
+
+    def __init__(self, seeds: Sequence[int]):
+        st = [_py_state(int(s)) for s in seeds]
+        self.state = [s for s, _ in st]
+        self.inc = [i for _, i in st]
+        self.buf: list[int | None] = [None] * len(st)  # the buffered upper half of a 64-bit draw
+
+    @classmethod
+    def from_state(cls, hi: np.ndarray, lo: np.ndarray, inc_hi: np.ndarray, inc_lo: np.ndarray) -> "_PyStreams":
+        """Streams already seeded as arrays (state and increment as 64-bit halves)."""
+        self = cls([])
+        self.state = [h << 64 | x for h, x in zip(hi.tolist(), lo.tolist())]
+        self.inc = [h << 64 | x for h, x in zip(inc_hi.tolist(), inc_lo.tolist())]
+        self.buf = [None] * len(self.state)
+        return self
+
+    def next64(self, i: int) -> int:
+        s = (self.state[i] * _MULI + self.inc[i]) & _M128I
+        self.state[i] = s
+        hi = s >> 64
+        x = hi ^ (s & _M64I)
+        rot = hi >> 58
+        return ((x >> rot) | (x << ((64 - rot) & 63))) & _M64I
+
+    def next32(self, i: int) -> int:
+        b = self.buf[i]
+        if b is not None:
+            self.buf[i] = None
+            return b
+        x = self.next64(i)
+        self.buf[i] = x >> 32
+        return x & _M32I
+
+    def bounded(self, i: int, rng: int) -> int:
+        """A value in [0, rng] (numpy's buffered Lemire for 32-bit ranges)."""
+        excl = rng + 1
+        m = self.next32(i) * excl
+        left = m & _M32I
+        if left < excl:
+            thresh = (_M32I - rng) % excl
+            while left < thresh:
+                m = self.next32(i) * excl
+                left = m & _M32I
+        return m >> 32
+
+
 class Streams:
     """N ``default_rng(seed)`` generators advanced together (one draw per stream per call)."""
 
     def __init__(self, seeds: np.ndarray):
         seeds = np.asarray(seeds, dtype=U64)
+        self._n = len(seeds)
+        self._py = None
+        if self._n < SEED_ARRAYS_FROM:
+            self._py = _PyStreams(seeds.tolist())
+            return
         (s_hi, s_lo), (i_hi, i_lo) = _seed_state(seeds)
         # pcg_setseq_128_srandom_r: state = 0; inc = initseq << 1 | 1; step; state += initstate; step
         self.inc_hi = (i_hi << U64(1)) | (i_lo >> U64(63))
@@ -120,6 +213,8 @@ class Streams:
         self._step()
         self.has32 = np.zeros(len(seeds), dtype=bool)
         self.buf32 = np.zeros(len(seeds), dtype=U64)
+        if self._n <= SMALL:  # seeded as arrays (one pass beats N in Python), drawn as plain ints
+            self._py = _PyStreams.from_state(self.hi, self.lo, self.inc_hi, self.inc_lo)
 
     @classmethod
     def named(cls, root: int, prefix: Sequence[object], keys: Iterable[object]) -> "Streams":
@@ -127,7 +222,7 @@ class Streams:
         return cls(derive_seeds(root, prefix, keys))
 
     def __len__(self) -> int:
-        return len(self.lo)
+        return self._n
 
     def _step(self, m: np.ndarray | None = None) -> None:
         """state = state * MUL + inc (mod 2^128), for all streams or those in mask ``m``."""
@@ -171,7 +266,24 @@ class Streams:
 
     def random(self, m: np.ndarray | None = None) -> np.ndarray:
         """``rng.random()`` per stream (those in mask ``m``, in stream order)."""
+        if self._py is not None:
+            py = self._py
+            idx = range(self._n) if m is None else np.flatnonzero(m).tolist()
+            return np.array([(py.next64(i) >> 11) * _TWO53 for i in idx], dtype=np.float64)
         return (self._next64(m) >> U64(11)).astype(np.float64) * _TWO53
+
+    def random_runs(self, counts: Sequence[int]) -> list[list[float]]:
+        """``[[rng.random() for _ in range(c)] for each stream's count c]``: a run of draws per stream."""
+        if self._py is not None:
+            nxt = self._py.next64
+            return [[(nxt(i) >> 11) * _TWO53 for _ in range(c)] for i, c in enumerate(counts)]
+        k = max(counts, default=0)
+        cols = np.zeros((len(self), k))
+        cnt = np.asarray(counts)
+        for j in range(k):  # column j: the j-th draw of every stream that takes one
+            m = cnt > j
+            cols[m, j] = self.random(None if m.all() else m)
+        return [row[:c] for row, c in zip(cols.tolist(), counts)]
 
     def integers(self, low, high=None, m: np.ndarray | None = None) -> np.ndarray:
         """``rng.integers(low, high)`` per stream (``integers(n)`` is ``[0, n)``); ranges below 2^32.
@@ -181,6 +293,8 @@ class Streams:
         """
         if high is None:
             low, high = 0, low
+        if self._py is not None:
+            return self._py_integers(low, high, m)
         n = len(self) if m is None else int(np.count_nonzero(m))
         low = np.broadcast_to(np.asarray(low, dtype=np.int64), (n,))
         rng = (np.broadcast_to(np.asarray(high, dtype=np.int64), (n,)) - 1 - low)
@@ -206,3 +320,19 @@ class Streams:
                 bad = left < thresh
             out[live] = (mm >> U64(32)).astype(np.int64)
         return out + low
+
+    def _py_integers(self, low, high, m) -> np.ndarray:
+        idx = range(self._n) if m is None else np.flatnonzero(m).tolist()
+        n = len(idx)
+        lows = np.asarray(low).tolist() if np.ndim(low) else [int(low)] * n
+        highs = np.asarray(high).tolist() if np.ndim(high) else [int(high)] * n
+        if len(lows) != n or len(highs) != n:
+            raise ValueError("Streams.integers: low/high do not match the streams drawn")
+        out = []
+        py = self._py
+        for i, lo, hi in zip(idx, lows, highs):
+            r = hi - 1 - lo
+            if r < 0 or r >= 0xFFFFFFFF:
+                raise ValueError("Streams.integers: need low < high and a range below 2^32")
+            out.append(lo + (py.bounded(i, r) if r else 0))
+        return np.array(out, dtype=np.int64)

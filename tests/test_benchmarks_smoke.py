@@ -45,6 +45,9 @@ def test_figures_parses_only_the_trailing_block():
     ("engine_overhead.py", {"direct_scripted_provider_us_per_call", "traitors_12_agent_steps_per_s",
                             "traitors_12_engine_over_direct_ratio", "taxation_100_agent_steps_per_s",
                             "market_100_agent_steps_per_s"}),
+    ("macro_facts.py", {"phillips_corr_mean", "phillips_corr_ci_low", "phillips_corr_ci_high", "phillips_negative",
+                        "okun_corr_mean", "inflation_p05", "inflation_p95", "unemployment_p05", "unemployment_p95",
+                        "conserved"}),
     pytest.param("embedded_speed.py", {"prompt_tokens_per_s", "output_tokens_per_s_free_text",
                                        "output_tokens_per_s_json_grammar"}, marks=pytest.mark.slow),
 ])
@@ -53,3 +56,6 @@ def test_quick_run_prints_expected_figures(script, names):
     assert names <= figs.keys(), sorted(names - figs.keys())
     if script == "client_overhead.py":
         assert figs["ledger_rows"] == figs["overhead_calls"]  # one metered row per stack call
+    if script == "macro_facts.py":
+        assert figs["conserved"] == 1 and figs["okun_corr_mean"] < -0.99  # Okun: an identity with whole months
+        assert figs["phillips_negative"] == (figs["phillips_corr_ci_high"] < 0)

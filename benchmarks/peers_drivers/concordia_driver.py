@@ -1,12 +1,14 @@
 """Concordia side of ``benchmarks/peers.py``: N entities, one ``sample_text`` call each per step.
 
 Runs in the peers' virtualenv (never imports Agora). Public gdm-concordia API only:
-``concordia.language_model.gpt_model.GptLanguageModel`` (the OpenAI wrapper; its
-``openai.OpenAI`` client reads ``OPENAI_BASE_URL``), entities built by the
+the OpenAI wrapper ``GptLanguageModel`` (2.4: ``concordia.contrib.language_models``'
+``language_model_setup(api_type="openai")``; 2.1: ``concordia.language_model.gpt_model``;
+its ``openai.OpenAI`` client reads ``OPENAI_BASE_URL``), entities built by the
 ``concordia.prefabs.entity.minimal.Entity`` prefab on an ``AssociativeMemoryBank``, and
-``concordia.utils.concurrency.run_tasks`` to step every entity at once, as Concordia's
-simultaneous engine does (observe, then ``act`` with a FREE action spec: one
-``open_question`` -> one ``sample_text``). No game master: it would add its own calls.
+``concordia.utils.concurrency`` to step every entity at once as Concordia's simultaneous
+engine does (2.4: ``run_tasks_in_background``; 2.1: ``run_tasks``; one thread per
+entity: observe, then ``act`` with a FREE action spec -> one ``sample_text``). No game
+master: it would add its own calls.
 
     python concordia_driver.py --agents 100 --ticks 3 [--sequential]
 
@@ -29,7 +31,6 @@ def main() -> int:
 
     import numpy as np
     from concordia.associative_memory import basic_associative_memory
-    from concordia.language_model import gpt_model
     from concordia.prefabs.entity import minimal
     from concordia.typing import entity as entity_lib
     from concordia.utils import concurrency
@@ -42,7 +43,18 @@ def main() -> int:
         n = np.linalg.norm(v)
         return v / n if n else v
 
-    model = gpt_model.GptLanguageModel("bench")  # key from OPENAI_API_KEY, URL from OPENAI_BASE_URL
+    try:  # 2.4: the model wrappers moved to contrib, behind a loader
+        from concordia.contrib.language_models import language_model_setup
+
+        model = language_model_setup(api_type="openai", model_name="bench")
+        loader = "contrib.language_models.language_model_setup(api_type='openai')"
+    except ImportError:  # 2.1
+        from concordia.language_model import gpt_model
+
+        model = gpt_model.GptLanguageModel("bench")
+        loader = "language_model.gpt_model.GptLanguageModel"
+    # either way the key comes from OPENAI_API_KEY and the URL from OPENAI_BASE_URL
+    step_all = getattr(concurrency, "run_tasks_in_background", concurrency.run_tasks)
     rng = np.random.default_rng(1)
     skills = rng.uniform(1.24, 159.1, a.agents)
     entities = []
@@ -78,11 +90,15 @@ def main() -> int:
             for i in range(a.agents):
                 entity_step(i, tick)
         else:
-            concurrency.run_tasks({e.name: functools.partial(entity_step, i, tick) for i, e in enumerate(entities)})
+            out = step_all({e.name: functools.partial(entity_step, i, tick) for i, e in enumerate(entities)})
+            if isinstance(out, tuple) and out[1]:  # run_tasks_in_background returns (results, errors)
+                name, err = next(iter(out[1].items()))
+                raise RuntimeError(f"{len(out[1])} entities failed, e.g. {name}: {type(err).__name__}: {err}")
         ticks.append(time.perf_counter() - t0)
     wall = time.perf_counter() - t_all
     mode = ("sequential entity loop" if a.sequential else
-            "concordia.utils.concurrency.run_tasks (one thread per entity, as the simultaneous engine)")
+            f"concordia.utils.concurrency.{step_all.__name__} (one thread per entity, as the simultaneous "
+            f"engine); {loader}")
     print(json.dumps({"wall_s": wall, "tick_s": ticks, "ok_replies": replies[0], "mode": mode, "warmup_calls": 1,
                       "version": f"gdm-concordia {metadata.version('gdm-concordia')}, "
                                  f"openai {metadata.version('openai')}"}))

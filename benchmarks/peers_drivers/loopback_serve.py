@@ -3,13 +3,16 @@
     python benchmarks/peers_drivers/loopback_serve.py LATENCY_S
 
 Prints ``base_url`` on the first stdout line, then answers one line per stdin
-command: ``stats`` -> ``<chat requests so far> <prompt characters so far>``.
+command: ``stats`` -> ``<chat requests so far> <prompt characters so far>``;
+``bodies K`` -> one JSON line, the bodies of the chat requests from the K-th on (so
+the bare-gather baseline can replay exactly the calls Agora made).
 Stops on ``quit`` or end of input. A separate process keeps the server's threads
 off the GIL of whichever client (Agora in-process, or a peer's subprocess) is
 being measured, so every side meets the same server under the same conditions.
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -28,6 +31,8 @@ def main() -> int:
                 reqs = srv.chat_requests
                 chars = sum(len(prompt_text(r.body["messages"])) for r in reqs if isinstance(r.body, dict))
                 print(len(reqs), chars, flush=True)
+            elif cmd.startswith("bodies "):
+                print(json.dumps([r.body for r in srv.chat_requests[int(cmd.split()[1]):]]), flush=True)
             elif cmd == "quit":
                 break
     return 0

@@ -2,10 +2,14 @@
 
 Runs in the peers' virtualenv (never imports Agora). Public mesa-llm API only:
 ``mesa_llm.llm_agent.LLMAgent`` (its ``ModuleLLM`` as ``agent.llm``), its short/long-term
-memory (``agent.memory.add_to_memory``) and mesa-llm's automatic parallel stepping
-(``model.parallel_stepping = True`` + ``model.agents.shuffle_do("step")``, which gathers
-every agent's ``astep`` on an asyncio loop). litellm is pointed at the loopback server
-with ``OPENAI_API_BASE`` (``ModuleLLM.agenerate`` does not forward ``api_base``).
+memory (0.3: ``agenerate_obs`` / ``memory.aadd_to_memory`` inside ``astep``; 0.2: the sync
+ones) and mesa-llm's parallel stepping, which gathers every agent's ``astep`` on an
+asyncio loop: 0.3 ``mesa_llm.step_agents_parallel_sync(agents)``, called explicitly
+because its automatic mode patches ``mesa.AgentSet.shuffle_do`` while Mesa >= 3.5's
+``model.agents`` is a ``_HardKeyAgentSet`` that the patch does not reach (every agent
+would silently step one after another); 0.2 ``model.agents.shuffle_do("step")`` with
+``model.parallel_stepping = True``. The JSON says which path stepped the agents.
+litellm is pointed at the loopback server with ``OPENAI_API_BASE``.
 
     python mesa_llm_driver.py --agents 100 --ticks 3 [--sequential]
 
@@ -30,6 +34,9 @@ def main() -> int:
 
     import mesa_llm
     from mesa_llm.llm_agent import LLMAgent
+
+    step_parallel = getattr(mesa_llm, "step_agents_parallel_sync", None)  # 0.3; None on 0.2
+    stepped = {"astep": 0, "step": 0}
     from mesa_llm.reasoning.react import ReActReasoning
 
     class LaborChoice(BaseModel):
@@ -48,23 +55,31 @@ def main() -> int:
             self.hours = 0
             self.ok = 0
 
-        def _prompt(self) -> list[str]:
-            obs = self.generate_obs()
+        def _prompt(self, obs) -> list[str]:
             return [*self.memory.get_prompt_ready(),
                     f"Now: Tick {obs.step}. Your skill: {self.skill:.2f} per hour.\n"
                     f"Tax brackets on period income (marginal rates): {BRACKETS}.\n"
                     f"Choose your hours this tick from {HOURS}.\nJSON fields: {{\"hours\": one of {HOURS}}}"]
 
-        def _apply(self, rsp) -> None:
+        def _parse(self, rsp) -> dict:
             self.hours = int(json.loads(rsp.choices[0].message.content)["hours"])
             self.ok += 1
-            self.memory.add_to_memory(type="action", content={"hours": self.hours})
+            return {"hours": self.hours}
 
         async def astep(self):  # parallel stepping: mesa-llm gathers these
-            self._apply(await self.llm.agenerate(self._prompt(), response_format=LaborChoice))
+            stepped["astep"] += 1
+            aobs = getattr(self, "agenerate_obs", None)  # 0.3: async memory ops inside astep
+            obs = await aobs() if aobs else self.generate_obs()
+            act = self._parse(await self.llm.agenerate(self._prompt(obs), response_format=LaborChoice))
+            if hasattr(self.memory, "aadd_to_memory"):
+                await self.memory.aadd_to_memory(type="action", content=act)
+            else:
+                self.memory.add_to_memory(type="action", content=act)
 
         def step(self):  # sequential stepping
-            self._apply(self.llm.generate(self._prompt(), response_format=LaborChoice))
+            stepped["step"] += 1
+            act = self._parse(self.llm.generate(self._prompt(self.generate_obs()), response_format=LaborChoice))
+            self.memory.add_to_memory(type="action", content=act)
 
     class Economy(mesa.Model):
         def __init__(self, n: int, parallel: bool, seed: int = 1):
@@ -80,7 +95,10 @@ def main() -> int:
             return f"w{self._k:03d}"
 
         def step(self):
-            self.agents.shuffle_do("step")
+            if self.parallel_stepping and step_parallel is not None:
+                step_parallel(list(self.agents))
+            else:
+                self.agents.shuffle_do("step")
 
     model = Economy(a.agents, parallel=not a.sequential)
     for ag in model.agents:  # no grid: a fixed position so generate_obs() has a location
@@ -95,8 +113,12 @@ def main() -> int:
         ticks.append(time.perf_counter() - t0)
     wall = time.perf_counter() - t_all
     ok = sum(ag.ok for ag in model.agents)
-    mode = "sequential Mesa stepping (LLMAgent.step -> ModuleLLM.generate)" if a.sequential else \
-        "mesa-llm automatic parallel stepping, asyncio (LLMAgent.astep -> ModuleLLM.agenerate)"
+    if stepped["astep"] and not stepped["step"]:
+        how = "mesa_llm.step_agents_parallel_sync" if step_parallel else "automatic parallel stepping (shuffle_do)"
+        mode = f"mesa-llm parallel stepping, asyncio: {how} (LLMAgent.astep -> ModuleLLM.agenerate)"
+    else:  # asked for, or fell back to: one agent after another
+        mode = "sequential Mesa stepping (LLMAgent.step -> ModuleLLM.generate)"
+        mode += "" if a.sequential else " [parallel stepping did not engage]"
     print(json.dumps({"wall_s": wall, "tick_s": ticks, "ok_replies": ok, "mode": mode, "warmup_calls": 1,
                       "version": f"mesa-llm {mesa_llm.__version__}, mesa {mesa.__version__}"}))
     return 0

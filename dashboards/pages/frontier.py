@@ -16,7 +16,10 @@ if not found:
     st.info("No frontier.parquet under the runs root. Write one with `agora frontier --out DIR ...` "
             "(DIR inside the runs root).")
     st.stop()
-pick = st.selectbox("Frontier", found, format_func=lambda p: str(p.parent.relative_to(root)))
+# the spend page sets frontier_pick / frontier_cell when it links a run to its cell
+wanted = str(st.session_state.get("frontier_pick") or "")
+start = next((i for i, p in enumerate(found) if str(p) == wanted), 0)
+pick = st.selectbox("Frontier", found, index=start, format_func=lambda p: str(p.parent.relative_to(root)))
 try:
     df = pl.read_parquet(pick)
 except Exception as e:  # noqa: BLE001 - an unreadable file is a notice, not a crash
@@ -27,6 +30,13 @@ st.caption("Oracle tiers are simulated (known accuracy and cost), not an LLM. In
 from sim.frontier import frontier_chart  # noqa: E402
 
 st.altair_chart(frontier_chart(df), width="stretch")
+cell = st.session_state.get("frontier_cell")
+if cell and str(pick) == wanted and "cell" in df.columns and cell in df["cell"].to_list():
+    st.subheader(f"Cell {cell}")
+    st.dataframe(df.filter(pl.col("cell") == cell), hide_index=True, width="stretch")
+if "mv" in df.columns:
+    st.caption("mv: marginal value of compute, outcome per extra USD over the next-smaller budget of the same "
+               "policy and tier (mv_from), with its 95% interval (mv_lo, mv_hi); empty for the smallest budget.")
 st.dataframe(df, hide_index=True, width="stretch")
 hull = df.filter(pl.col("on_hull")).sort("spend_mean")
 if hull.height:

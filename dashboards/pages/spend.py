@@ -55,6 +55,15 @@ labels = [r.label for r in runs]
 run = runs[labels.index(st.selectbox("run", labels, key="spend_run"))]
 for w_ in run.warnings:
     st.info(w_)
+from sim.frontier import cell_of_run  # noqa: E402
+
+in_frontier = cell_of_run(run.path, root)
+if in_frontier:  # a game of a swept `agora frontier`: its cell, and the frontier it belongs to
+    where, cell = in_frontier
+    st.markdown(f"Frontier cell **{cell}** of `{data.relative(root, where) or '.'}/frontier.parquet`")
+    st.session_state["frontier_pick"] = str(where / "frontier.parquet")
+    st.session_state["frontier_cell"] = cell
+    st.page_link("pages/frontier.py", label=f"Open cell {cell} on the Frontier page")
 llm = run.summary.get("llm") or {}
 if llm.get("is_llm") is False:
     st.caption(str(llm.get("note") or "no call was answered by a language model: not an LLM run"))

@@ -31,12 +31,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agents.base import Player
 from agents.persona import population_for
-from environments.common import ConservationError, gini, json_safe, per_usd
+from environments.common import ConservationError, event_study, gini, json_safe, per_usd
 from environments.macro import baselines as bl
 from environments.macro import metrics as mm
 from environments.macro import rules
 from environments.macro.actions import Decision, Forecast, decision, forecast
-from environments.market.metrics import event_study
 from environments.registry import register
 from environments.taxation.schedule import US_2018_CUTOFFS_USD, US_2018_RATES, TaxSchedule, collect_and_redistribute
 from environments.taxation.utility import isoelastic_utility
@@ -343,6 +342,11 @@ class MacroEnv(Environment):
                                     f"inventory {self.inventory!r} vs produced - sold "
                                     f"{self.produced - self.sold!r}")
 
+    def work_draws(self) -> np.ndarray:
+        """This month's uniform per household for the work draw (works iff U < p_w). Seeded by month, so
+        the composite rule (which spends from realised pay) and the work phase see the same draws."""
+        return self.rng_for("work", self.tick).random(self.n)
+
     def inflation_now(self) -> float:
         return rules.trailing_inflation(self.prices, self.p0)
 
@@ -367,9 +371,10 @@ class MacroEnv(Environment):
         c = self.cfg
         z = c.hours_per_month * self.wage
         work = bl.composite_work(z, self.wealth, self.rate, c.composite_gamma)
-        # resources expected this month: savings plus expected pre-tax income (the rule draws work later)
-        resources = self.wealth + work * z
-        comp = bl.composite_consumption(self.price, resources, c.composite_beta)
+        # EconAgent's complex_actions draws l first and spends from savings + l z (this month's realised
+        # pre-tax pay); the work phase draws with the same uniforms, so the rule knows what will happen
+        worked = self.work_draws() < work
+        comp = bl.composite_consumption(self.price, self.wealth + worked * z, c.composite_beta)
         buf = bl.buffer_stock_consumption(self.wealth + self.perm_income, self.perm_income, c.buffer_target_months,
                                           c.buffer_speed)
         return work, np.where(self.rule == 1, buf, comp)
@@ -379,7 +384,8 @@ class MacroEnv(Environment):
         c = self.cfg
         z = c.hours_per_month * self.wage[i: i + 1]
         w = bl.composite_work(z, self.wealth[i: i + 1], self.rate, c.composite_gamma)
-        k = bl.composite_consumption(self.price, self.wealth[i: i + 1] + w * z, c.composite_beta)
+        worked = self.work_draws()[i: i + 1] < w
+        k = bl.composite_consumption(self.price, self.wealth[i: i + 1] + worked * z, c.composite_beta)
         return float(w[0]), float(k[0])
 
     def ground_truth(self, request: ActRequest) -> Truth | None:
@@ -434,7 +440,7 @@ class MacroEnv(Environment):
     # ---- phase: work -------------------------------------------------------------------
     def phase_work(self) -> None:
         c = self.cfg
-        self.worked = self.rng_for("work", self.tick).random(self.n) < self.work_p
+        self.worked = self.work_draws() < self.work_p
         hours = c.hours_per_month * self.worked
         self.income = hours * self.wage
         paid = float(self.income.sum())

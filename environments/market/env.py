@@ -203,6 +203,7 @@ class MarketEnv(Environment):
     name = "market"
     phases = ("news", "orders", "clear")
     Config = MarketConfig
+    reads_events = False  # outcome and artifacts come from the book and fills, never the event log
     memory_importance = {"news": 9, "trade": 6, "dividend": 4, "endowment": 8, "reject": 3, "order": 2,
                          "cancel": 1, "expire": 1, "market_open": 5}
 

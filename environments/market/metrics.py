@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from environments.common import gini  # noqa: F401 - the market's wealth gini
+from environments.common import event_study, gini  # noqa: F401 - the market's event study and wealth gini
 
 from environments.market.policies import max_surplus
 
@@ -198,25 +198,3 @@ def trader_pnl(trades: pl.DataFrame, last_price: float) -> pl.DataFrame:
         .with_columns((pl.col("cash_flow") + pl.col("net_units") * last_price).alias("pnl"))
         .sort("trader")
     )
-
-
-# ----- event study -------------------------------------------------------------------
-
-
-def event_study(prices_by_tick: pl.DataFrame, shock_tick: int, window: int) -> dict[str, float]:
-    """Mean price in [shock - window, shock) vs [shock, shock + window).
-
-    Returns pre_mean, post_mean, change_pct (post vs pre, percent) and sign (+1, -1, 0).
-    Ticks with a null price are ignored; NaN means where a side has no prices.
-    """
-    p = prices_by_tick.drop_nulls("price")
-    pre = p.filter((pl.col("tick") >= shock_tick - window) & (pl.col("tick") < shock_tick))
-    post = p.filter((pl.col("tick") >= shock_tick) & (pl.col("tick") < shock_tick + window))
-    pre_mean = float(pre["price"].mean()) if pre.height else math.nan
-    post_mean = float(post["price"].mean()) if post.height else math.nan
-    if math.isnan(pre_mean) or math.isnan(post_mean) or pre_mean == 0:
-        change = math.nan
-    else:
-        change = 100.0 * (post_mean - pre_mean) / pre_mean
-    sign = 0.0 if math.isnan(change) or change == 0 else math.copysign(1.0, change)
-    return {"pre_mean": pre_mean, "post_mean": post_mean, "change_pct": change, "sign": sign}

@@ -52,7 +52,14 @@ def p_faithful_win_random(n_players: int, n_traitors: int) -> Fraction:
     """
     if n_traitors < 0 or n_players < n_traitors:
         raise ValueError(f"bad game size N={n_players}, T={n_traitors}")
-    return _p_faithful(n_players - n_traitors, n_traitors)
+    f0, t0 = n_players - n_traitors, n_traitors
+    # the states the game can reach, smallest first: each step then recurses one level only
+    # (a 1,000-player table would otherwise pass Python's recursion limit)
+    for f in range(f0 + 1):
+        for t in range(max(0, t0 - (f0 - f)), t0 + 1):
+            if (f0 - f - (t0 - t)) % 2 == 0:
+                _p_faithful(f, t)
+    return _p_faithful(f0, t0)
 
 
 # ----- helpers -----------------------------------------------------------------------

@@ -31,21 +31,13 @@ def observe_tells(env: "TraitorsEnv") -> None:
     alive = env.alive()
     if not alive:
         return
-    roles = env.roles()
+    traitor = {a.aid for a in env.players() if a.role == "traitor"}
     models = [env.suspicion[a.aid] for a in alive]
     pids = [sorted(m.log_odds) for m in models]
-    k = max(len(p) for p in pids)
     st = Streams.named(env.root_seed, ("tells", env.tick), [a.aid for a in alive])
-    draws = np.zeros((len(alive), k))
-    same = all(len(p) == k for p in pids)
-    for j in range(k):
-        if same:
-            draws[:, j] = st.random()
-        else:
-            m = np.array([len(p) > j for p in pids])
-            draws[m, j] = st.random(m)
-    for m, ps, u in zip(models, pids, draws.tolist()):
-        m.observe({pid: u[j] < (m.q_hi if roles.get(pid) == "traitor" else m.q_lo) for j, pid in enumerate(ps)})
+    for m, ps, u in zip(models, pids, st.random_runs([len(p) for p in pids])):
+        hi, lo = m.q_hi, m.q_lo
+        m.observe({pid: x < (hi if pid in traitor else lo) for pid, x in zip(ps, u)})
     c = env.cfg
     if c.discussion_passes or c.belief_probe or c.faithful_policy != "random":
         beliefs_many([m for a, m in zip(alive, models) if a.role != "traitor"])  # warm the memos at once

@@ -21,7 +21,7 @@ from agents.persona import population_for
 from environments.traitors import baselines as bl
 from environments.traitors import batch as tb
 from environments.traitors import metrics as tm
-from environments.traitors import texts
+from environments.traitors import forms, texts
 from environments.traitors.legibility import legibility
 from environments.traitors.actions import RecruitAnswer, Speech, belief_model, belief_values, vote_model
 from environments.registry import register
@@ -41,10 +41,15 @@ REACTIONS = ["React to what was said.", "Do you agree with the accusations?", "W
              "Who stayed too quiet?", "Whose argument convinced you?"]
 
 
+LLM_MAX_PLAYERS = 60
+
+
 class TraitorsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Literal["traitors"] = "traitors"
-    n_players: int = Field(10, ge=3, le=60)
+    # scripted/oracle tables up to 10,000 (Monte Carlo, engine benchmarks); a model-played one up to
+    # LLM_MAX_PLAYERS (cross_check): every prompt lists the table
+    n_players: int = Field(10, ge=3, le=10_000)
     n_traitors: int = Field(3, ge=1)
     discussion_passes: int = Field(2, ge=0, le=5)
     speaker_order: Literal["rotate", "seat", "bid"] = "rotate"
@@ -55,7 +60,12 @@ class TraitorsConfig(BaseModel):
     reveal_banished: Literal["role", "none"] = "role"
     reveal_murdered: Literal["role", "none"] = "role"
     belief_probe: bool = True
-    belief_format: Literal["list", "keyed"] = "list"
+    # auto: top for agents on the small prompt profile (the embedded model), list for the rest
+    belief_format: Literal["auto", "list", "keyed", "top"] = "auto"
+    # free: plain text; grammar: decoded under a grammar that forces naming a player in plain words,
+    # labelled in every speech event, the outcome (speech_mode) and the story; auto: grammar for
+    # agents on the small prompt profile, free for the rest (docs/embedded.md)
+    speech: Literal["auto", "free", "grammar"] = "auto"
     reactions: bool = True
     conclave: bool = True
     recruitment: bool = False
@@ -136,9 +146,14 @@ class TraitorsEnv(Environment):
                    "outcome", "mean |Spearman rho| of each stated belief vector with seat order (1: a copied ramp)"),
         MetricSpec("belief_truth_rho", "Belief rho with the truth", "Spearman rho", "legibility", True,
                    "outcome", "mean Spearman rho of faithful raters' beliefs with who is a traitor"),
+        MetricSpec("belief_form_rho", "Belief |rho| with form order", "Spearman |rho|", "legibility", False,
+                   "outcome", "mean |Spearman rho| of each belief vector with the order its form listed players "
+                   "in (answering by position)"),
     )
     # one-line meanings of outcome keys that are not declared metrics (`agora report`, docs/reports.md)
-    glossary = {"traitors": "the initial traitors", "recruited": "faithful who accepted a recruitment offer",
+    glossary = {"speech_mode": "free: plain-text speeches; grammar: speeches decoded under a grammar that forces "
+                               "naming a player (env.speech); mixed: both",
+                "traitors": "the initial traitors", "recruited": "faithful who accepted a recruitment offer",
                 "metrics_error": "why the game metrics could not be computed"}
     quick = ("env.n_players=8", "env.n_traitors=2", "env.discussion_passes=1")
     # a faithful's banishment vote decides a round; the game's outcome unit is one faithful win
@@ -191,6 +206,14 @@ class TraitorsEnv(Environment):
         if e["n_traitors"] * 2 >= e["n_players"]:
             return (f"env.n_traitors={e['n_traitors']}: must be less than half of env.n_players={e['n_players']} "
                     "(traitors would win at once)")
+        if e["n_players"] > LLM_MAX_PLAYERS:
+            providers = {(cfg.get("llm") or {}).get("provider")}
+            providers |= {(r or {}).get("provider") for r in ((cfg.get("agent") or {}).get("llm_by_role") or {}).values()}
+            model = sorted(str(p) for p in providers - {"scripted", "oracle", None})
+            if model:
+                return (f"env.n_players={e['n_players']}: at most {LLM_MAX_PLAYERS} when a model plays "
+                        f"(llm provider {model[0]}; every prompt lists the table); larger tables are for "
+                        "llm=scripted or llm=oracle")
         return None
 
     def __init__(self, env_cfg: dict, seed: int, agent_cfg: dict | None = None, llm_cfg: dict | None = None):
@@ -220,6 +243,26 @@ class TraitorsEnv(Environment):
 
     def roles(self) -> dict[str, str]:
         return {a.aid: a.role for a in self.players()}
+
+    def speech_mode(self, a: TraitorPlayer) -> str:
+        """``free`` or ``grammar`` for this agent (``auto``: grammar on the small prompt profile)."""
+        m = self.cfg.speech
+        return ("grammar" if a.profile.name == "small" else "free") if m == "auto" else m
+
+    def belief_form(self, a: TraitorPlayer) -> str:
+        f = self.cfg.belief_format
+        return ("top" if a.profile.name == "small" else "list") if f == "auto" else f
+
+    def speech_cls(self, a: TraitorPlayer, pids: list[str]) -> type[BaseModel]:
+        """Speech, or under ``grammar`` a speech that must name one of ``pids`` by id or name."""
+        if self.speech_mode(a) == "free":
+            return Speech
+        return forms.guided_speech_model([n for p in pids for n in (p, self.by_id[p].name)])
+
+    def speech_modes(self) -> str:
+        """The run's speech label for the outcome: free, grammar or mixed."""
+        modes = {self.speech_mode(a) for a in self.players()}
+        return modes.pop() if len(modes) == 1 else "mixed"
 
     # ---- setup ---------------------------------------------------------
     def setup(self) -> None:
@@ -272,7 +315,7 @@ class TraitorsEnv(Environment):
         bids = {a.aid: int(rng.integers(0, 5)) for a in alive}
         return sorted(alive, key=lambda a: -bids[a.aid])
 
-    def _speech_fallback(self, a: TraitorPlayer, topic: str):
+    def _speech_fallback(self, a: TraitorPlayer, topic: str, cls: type[BaseModel] = Speech):
         def f():
             rng = self.rng_for("speech", self.tick, a.aid, topic)
             others = [x.aid for x in self.alive() if x.aid != a.aid]
@@ -282,7 +325,7 @@ class TraitorsEnv(Environment):
             else:
                 b = self.suspicion[a.aid].beliefs()
                 target = max(others, key=lambda p: (b.get(p, 0), -self.order.index(p)))
-            return Speech(text=f"I have doubts about {target}.")
+            return cls(text=f"I have doubts about {target}.")
         return f
 
     def phase_roundtable(self) -> None:
@@ -292,37 +335,51 @@ class TraitorsEnv(Environment):
                 # the topic comes last, after who the speaker is: a small model answers the last line
                 obs = (lambda topic=topic: f"{texts.context(self)}{OWN_PART}{topic} Answer in one sentence "
                        f"(at most {self.cfg.words_max} words) that names a player.")
-                r = self.act(ActRequest(a, "speak", Speech, obs, self._speech_fallback(a, topic),
+                cls = self.speech_cls(a, [x.aid for x in self.alive() if x.aid != a.aid])
+                r = self.act(ActRequest(a, "speak", cls, obs, self._speech_fallback(a, topic, cls),
                                         max_tokens=self.cfg.speech_tokens))
                 text = " ".join(r.action.text.split()[: self.cfg.words_max])
                 self.emit("speech", {"pid": a.aid, "text": text, "pass": pass_no, "topic": topic,
-                                     "valid": r.valid}, actor=a.aid)
+                                     "valid": r.valid, "mode": self.speech_mode(a)}, actor=a.aid)
 
     def phase_belief(self) -> None:
         if not self.cfg.belief_probe:
             return
-        reqs = []
+        reqs, orders = [], []
         alive = self.alive()
-        fmt = self.cfg.belief_format
         for a in alive:
+            fmt = self.belief_form(a)
             others = [x.aid for x in alive if x.aid != a.aid]
-            cls = belief_model(others, fmt)
-            if fmt == "list":
+            order = others
+            if fmt == "top":  # a seeded shuffled order per agent and round (position bias is not a seat ramp)
+                order = [str(p) for p in self.rng_for("belief_order", self.tick, a.aid).permutation(others)]
+                cls = forms.top_belief_model(order)
+                ask = (f"{texts.context(self)}Secret form: name the player you most suspect of being a traitor, "
+                       f"and the player you trust most.{OWN_PART}Your form lists: "
+                       f"{', '.join(self.display(p) for p in order)}.")
+            elif fmt == "list":
+                cls = belief_model(others, fmt)
                 ask = (f"{texts.context(self)}Secret form: give each other player's chance of being a traitor "
                        "in tenths (0-10), high for those you suspect, then split 10 trust points among them."
                        f"{OWN_PART}"
                        f"Your form lists, in this order: {', '.join(others)}.")
             else:
+                cls = belief_model(others, fmt)
                 ask = (f"Round {self.tick}: for each player give the chance (0-100) they are a traitor, "
                        f"and split 10 trust points among: {', '.join(others)}.")
+            orders.append(order)
             reqs.append(ActRequest(a, "belief", cls, ask, self._belief_fallback(a, others, cls, fmt),
                                    max_tokens=self.cfg.belief_tokens))
-        for a, r in zip(alive, self.act_all(reqs)):
+        for a, order, r in zip(alive, orders, self.act_all(reqs)):
             others = [x.aid for x in alive if x.aid != a.aid]
-            probs, trust = belief_values(r.action, others)
+            fmt = self.belief_form(a)
+            probs, trust = forms.top_values(r.action, others) if fmt == "top" else belief_values(r.action, others)
+            # the top form's shuffled order is recorded (position-bias checks: belief_form_rho); the
+            # list and keyed forms list players in seat order
+            shown = {"form": fmt, "order": order} if fmt == "top" else {}
             self.emit("belief", {"pid": a.aid, "beliefs": {k: round(float(v), 4) for k, v in probs.items()},
-                                 "trust": _normalise_trust(trust), "valid": r.valid}, actor=a.aid,
-                      visibility=private(a.aid))
+                                 "trust": _normalise_trust(trust), "valid": r.valid, **shown},
+                      actor=a.aid, visibility=private(a.aid))
 
     def _belief_fallback(self, a, others, cls, fmt: str = "keyed"):
         def f():
@@ -334,6 +391,9 @@ class TraitorsEnv(Environment):
             inv = {p: 1.0 - v for p, v in probs.items()}
             trust = _largest_remainder(inv, 10)
             tenths = {p: int(round(v * 10)) for p, v in probs.items()}
+            if fmt == "top":
+                return cls(suspect=max(others, key=lambda p: (probs[p], -others.index(p))),
+                           trust=max(others, key=lambda p: (trust[p], -others.index(p))))
             if fmt == "list":
                 return cls(suspicion=[tenths[p] for p in others], trust=[trust[p] for p in others])
             return cls.model_validate({"traitor_percent": {p: t * 10 for p, t in tenths.items()}, "trust": trust})
@@ -455,12 +515,16 @@ class TraitorsEnv(Environment):
 
         def said(a, r):
             self.emit("speech", {"pid": a.aid, "text": " ".join(r.action.text.split()[: self.cfg.words_max]),
-                                 "pass": 99, "topic": "reaction", "valid": r.valid}, actor=a.aid)
+                                 "pass": 99, "topic": "reaction", "valid": r.valid, "mode": self.speech_mode(a)},
+                      actor=a.aid)
 
-        act_each(self, self.alive(), "react",
-                 lambda a: ActRequest(a, "react", Speech, lambda: f"{texts.context(self)}{OWN_PART}{who} was just "
-                                      "banished. React in one sentence that names a player.",
-                                      lambda: Speech(text=line), max_tokens=self.cfg.speech_tokens),
+        def req(a):
+            cls = self.speech_cls(a, [x.aid for x in self.alive() if x.aid != a.aid] + [self.banished_last])
+            return ActRequest(a, "react", cls, lambda: f"{texts.context(self)}{OWN_PART}{who} was just "
+                              "banished. React in one sentence that names a player.",
+                              lambda: cls(text=line), max_tokens=self.cfg.speech_tokens)
+
+        act_each(self, self.alive(), "react", req,
                  lambda pos: [Decided(text=line)] * len(pos), said, max_tokens=self.cfg.speech_tokens)
 
     def phase_recruit(self) -> None:
@@ -523,13 +587,15 @@ class TraitorsEnv(Environment):
 
             def said(a, r, step=step):
                 self.emit("speech", {"pid": a.aid, "text": " ".join(r.action.text.split()[: self.cfg.words_max]),
-                                     "pass": 0 if step == "propose" else 1, "topic": "conclave", "valid": r.valid},
-                          actor=a.aid, visibility=team("traitors"))
+                                     "pass": 0 if step == "propose" else 1, "topic": "conclave", "valid": r.valid,
+                                     "mode": self.speech_mode(a)}, actor=a.aid, visibility=team("traitors"))
 
-            act_each(self, traitors, "conclave",
-                     lambda a, obs=obs: ActRequest(a, "conclave", Speech, obs,
-                                                   lambda: Speech(text=f"Let us take out {faithful[0]}."),
-                                                   max_tokens=self.cfg.speech_tokens),
+            def req(a, obs=obs):
+                cls = self.speech_cls(a, faithful)
+                return ActRequest(a, "conclave", cls, obs, lambda: cls(text=f"Let us take out {faithful[0]}."),
+                                  max_tokens=self.cfg.speech_tokens)
+
+            act_each(self, traitors, "conclave", req,
                      lambda pos: [Decided(text=line)] * len(pos), said, max_tokens=self.cfg.speech_tokens)
 
     def phase_murder(self) -> None:
@@ -599,12 +665,15 @@ class TraitorsEnv(Environment):
         return {"winner": self.winner if self.status != "aborted_budget" else None, "rounds": int(self.tick),
                 "traitors": self.traitors_initial,
                 "recruited": [p for p in self.traitor_ids() if p not in self.traitors_initial],
+                "speech_mode": self.speech_modes(),
                 "p_faithful_win_random": float(bl.p_faithful_win_random(self.cfg.n_players, self.cfg.n_traitors))}
 
     def outcome(self, events) -> dict[str, Any]:
         out = self.partial_outcome()
         try:
-            gm = tm.game_metrics(events) | legibility(events)
+            keys = [spec.key for spec in self.metrics if spec.source == "outcome"]
+            gm = tm.game_metrics(events, only=keys) | legibility(events)
+            out["speech_mode"] = gm["speech_mode"] or self.speech_modes()
             for spec in self.metrics:  # every declared outcome metric is present; None where undefined
                 if spec.source == "outcome" and spec.key not in out:
                     out[spec.key] = gm.get(spec.key)

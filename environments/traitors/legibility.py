@@ -3,12 +3,19 @@
 - **Legible speech share**: the share of speeches a person could follow. A speech counts when
   it was written by its agent (a fallback does not), names at least one player by id or name,
   has 3 to 40 words, holds no JSON braces or markup, and echoes no prompt scaffolding
-  (``Memories:``, ``Alive:``, ``JSON``, ``[t1 ``, the prompt's role labels and headings). Naming
-  only oneself does not count.
+  (``Memories:``, ``Alive:``, ``JSON``, ``[t1 ``, the prompt's role labels and headings, the
+  context's speaker labels ``p1 (Hugo):``), and is not a copy of an earlier speech by another
+  player (a small model repeats the last speech it read). Naming only oneself does not count.
 - **Belief informativeness**: the mean |Spearman rho| of each stated belief vector with seat
   order (a copied ramp 0.1, 0.2, 0.3 ... scores 1; it should be low), and the mean Spearman
   rho of faithful raters' beliefs with the truth (1 for a traitor, 0 for a faithful; higher
   is better). Vectors with no spread have no rank correlation and are left out.
+  ``belief_form_rho`` is the same |rho| against the order the agent's form listed the players
+  in (a belief event's ``order``): a model that answers by position scores high here even
+  when a shuffled form keeps that bias off seat order.
+- **Speech mode**: ``free`` (plain text), ``grammar`` (decoded under a grammar that forces a
+  player's name, environments/traitors/forms.py) or ``mixed``; a grammar speech's legibility is
+  partly guaranteed by construction, so the share is always shown with its mode.
 """
 from __future__ import annotations
 
@@ -27,7 +34,8 @@ MARKUP = re.compile(r"[{}\[\]<>`|\\]|\*\*|^\s*#|https?://")
 # word is also ordinary speech: "traitor" is fine in a speech, the label "TRAITOR" is not)
 SCAFFOLD = re.compile(
     r"Memories:|Alive:|Notes:|Example|Answer:|Question:|Rules:|Round \d+ roundtable|JSON|json|"
-    r"\[t\d+ |\bTRAITOR\b|\bFAITHFUL\b|You are p\d+|fields:|suspicion\s*[:=]|trust\s*[:=]")
+    r"\[t\d+ |\bTRAITOR\b|\bFAITHFUL\b|You are p\d+|fields:|suspicion\s*[:=]|trust\s*[:=]|"
+    r"\bp\d+ \([^)]*\):|Still playing|Said today")  # the context's speaker label "p1 (Hugo):" and headings
 
 
 def _rank(x: Sequence[float]) -> np.ndarray:
@@ -59,10 +67,18 @@ def _mean(xs: Iterable[float | None]) -> float | None:
     return float(np.mean(v)) if v else None
 
 
-def speech_problems(text: str, names: Mapping[str, str], speaker: str | None = None) -> list[str]:
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^\w ]", " ", text.lower()).split())
+
+
+def speech_problems(text: str, names: Mapping[str, str], speaker: str | None = None,
+                    earlier: Iterable[str] = ()) -> list[str]:
     """Why a speech is not legible (empty list: it is). ``names`` maps player id -> name; the
-    speaker's own id and name do not count as naming a player ("I am Ximena" says nothing)."""
+    speaker's own id and name do not count as naming a player ("I am Ximena" says nothing).
+    ``earlier``: other players' earlier speeches; repeating one word for word is a ``copy``."""
     out = []
+    if _norm(text) and _norm(text) in {_norm(e) for e in earlier}:
+        out.append("copy")
     n = len(text.split())
     if not WORDS_MIN <= n <= WORDS_MAX:
         out.append("length")
@@ -77,8 +93,8 @@ def speech_problems(text: str, names: Mapping[str, str], speaker: str | None = N
     return out
 
 
-def is_legible(text: str, names: Mapping[str, str], speaker: str | None = None) -> bool:
-    return not speech_problems(text, names, speaker)
+def is_legible(text: str, names: Mapping[str, str], speaker: str | None = None, earlier: Iterable[str] = ()) -> bool:
+    return not speech_problems(text, names, speaker, earlier)
 
 
 def _names(events: pl.DataFrame) -> dict[str, str]:
@@ -100,8 +116,31 @@ def legible_speech_share(events: pl.DataFrame) -> float | None:
     if not sp:
         return None
     names = _names(events)
-    ok = sum(bool(s.get("valid", True)) and is_legible(str(s.get("text") or ""), names, s.get("pid")) for s in sp)
+    ok = sum(bool(s.get("valid", True)) and is_legible(str(s.get("text") or ""), names, s.get("pid"),
+                                                         _earlier(sp, i)) for i, s in enumerate(sp))
     return ok / len(sp)
+
+
+def _earlier(sp: list[dict[str, Any]], i: int) -> list[str]:
+    """Texts of the speeches before ``sp[i]`` by other players."""
+    return [str(x.get("text") or "") for x in sp[:i] if x.get("pid") != sp[i].get("pid")]
+
+
+def speech_mode(events: pl.DataFrame) -> str | None:
+    """``free``, ``grammar`` or ``mixed`` over the speeches (older logs without ``mode``: free)."""
+    modes = {str(s.get("mode") or "free") for s in speeches(events)}
+    return (modes.pop() if len(modes) == 1 else "mixed") if modes else None
+
+
+def belief_form_rho(events: pl.DataFrame) -> float | None:
+    """Mean |rho| of each valid belief vector with the order its form listed the players in."""
+    rhos = []
+    for b in tm._decode(events, "belief"):
+        order, probs = b.get("order"), b.get("beliefs") or {}
+        if b.get("valid", True) and order and all(p in probs for p in order):
+            r = spearman([float(probs[p]) for p in order], list(range(len(order))))
+            rhos.append(None if r is None else abs(r))
+    return _mean(rhos)
 
 
 def belief_informativeness(events: pl.DataFrame) -> dict[str, float | None]:
@@ -122,18 +161,20 @@ def belief_informativeness(events: pl.DataFrame) -> dict[str, float | None]:
 
 
 def legibility(events: pl.DataFrame) -> dict[str, float | None]:
-    """The outcome keys: legible_speech_share, belief_seat_rho, belief_truth_rho."""
-    return {"legible_speech_share": legible_speech_share(events), **belief_informativeness(events)}
+    """The outcome keys: legible_speech_share, speech_mode, belief_seat_rho, belief_truth_rho, belief_form_rho."""
+    return {"legible_speech_share": legible_speech_share(events), "speech_mode": speech_mode(events),
+            **belief_informativeness(events), "belief_form_rho": belief_form_rho(events)}
 
 
 def sample_speeches(events: pl.DataFrame, k: int = 3) -> list[dict[str, Any]]:
     """Up to ``k`` legible public speeches from different rounds (for the end-of-run story)."""
     names = _names(events)
     out, seen = [], set()
-    for s in speeches(events):
+    sp = speeches(events)
+    for i, s in enumerate(sp):
         if s.get("topic") == "conclave" or not s.get("valid", True) or s["_tick"] in seen:
             continue
-        if is_legible(str(s.get("text") or ""), names, s.get("pid")):
+        if is_legible(str(s.get("text") or ""), names, s.get("pid"), _earlier(sp, i)):
             out.append(s)
             seen.add(s["_tick"])
         if len(out) >= k:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import weakref
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -48,11 +49,27 @@ LOGLOSS_EPS = 1e-3
 
 def _decode(events: pl.DataFrame, kind: str) -> list[dict[str, Any]]:
     """Payloads of one event kind in log order, with ``_seq`` and ``_tick`` added."""
-    if events.height == 0:
-        return []
-    sub = events.filter(pl.col("kind") == kind).sort("seq")
-    return [json.loads(p) | {"_seq": int(s), "_tick": int(t)}
-            for s, t, p in zip(sub["seq"], sub["tick"], sub["payload"])]
+    return [json.loads(p) | {"_seq": s, "_tick": t} for s, t, p in _raw(events).get(kind, ())]
+
+
+# the last frame read and its rows by kind: a game's outcome (these metrics, legibility, the
+# story) reads the same frame about a dozen times, and each polars filter costs more than the parsing
+_LAST_RAW: list[Any] = [None, {}]
+
+
+def _raw(events: pl.DataFrame) -> dict[str, list[tuple[int, int, str]]]:
+    """``(seq, tick, payload)`` of every event, by kind, in log order (one pass over the frame)."""
+    ref, rows = _LAST_RAW
+    if ref is not None and ref() is events:
+        return rows
+    out: dict[str, list[tuple[int, int, str]]] = {}
+    if events.height:
+        sub = events.select("seq", "tick", "kind", "payload").sort("seq")
+        for s, t, k, p in zip(sub["seq"].to_list(), sub["tick"].to_list(), sub["kind"].to_list(),
+                              sub["payload"].to_list()):
+            out.setdefault(k, []).append((s, t, p))
+    _LAST_RAW[:] = [weakref.ref(events), out]
+    return out
 
 
 def _pid_key(pid: str) -> tuple[str, int, str]:
@@ -87,19 +104,8 @@ _KINDS = ("role", "recruit", "game_start", "game_end", "vote", "elimination", "b
 
 
 def _index(events: pl.DataFrame) -> dict[str, list[dict[str, Any]]]:
-    """``{kind: _decode(events, kind)}`` for the kinds the metrics read, from one filter of the frame.
-
-    Small games spent most of their metrics time in per-kind polars filters; one filter
-    and plain lists keep a 10-player game's metrics under a few milliseconds.
-    """
-    out: dict[str, list[dict[str, Any]]] = {k: [] for k in _KINDS}
-    if events.height == 0:
-        return out
-    sub = events.filter(pl.col("kind").is_in(_KINDS)).sort("seq")
-    for s, t, k, p in zip(sub["seq"].to_list(), sub["tick"].to_list(), sub["kind"].to_list(),
-                          sub["payload"].to_list()):
-        out[k].append(json.loads(p) | {"_seq": s, "_tick": t})
-    return out
+    """``{kind: _decode(events, kind)}`` for the kinds the metrics read."""
+    return {k: _decode(events, k) for k in _KINDS}
 
 
 def _book_of(idx: Mapping[str, list[dict[str, Any]]]) -> _RoleBook:
@@ -777,15 +783,17 @@ def _round_table(g: _Game) -> pl.DataFrame:
     return pl.DataFrame(_round_cols(g), schema=schema)
 
 
-def _round_cols(g: _Game) -> dict[str, list[Any]]:
+def _round_cols(g: _Game, trust: bool = True) -> dict[str, list[Any]]:
+    """The round table's columns; ``trust=False`` leaves out the trust-graph and vote-switching ones."""
     per: dict[str, dict[int, Any]] = {}
     per.update(_round_votes(g))
     per.update(_round_elims(g))
     per.update(_round_beliefs(g))
-    graphs = _trust_graphs(g)
-    per["volatility"] = volatility(graphs)
-    per["reciprocity"] = {t: reciprocity(G) for t, G in graphs.items()}
-    per["vsf"] = _round_vsf(g)
+    if trust:
+        graphs = _trust_graphs(g)
+        per["volatility"] = volatility(graphs)
+        per["reciprocity"] = {t: reciprocity(G) for t, G in graphs.items()}
+        per["vsf"] = _round_vsf(g)
     per["chance"] = {t: k / (n - 1) for t, (n, k) in g.alive.items() if n > 1}
     ticks = sorted({t for d in per.values() for t in d} | set(g.alive))
     cols: dict[str, list[Any]] = {
@@ -801,10 +809,20 @@ def _round_cols(g: _Game) -> dict[str, list[Any]]:
     return cols
 
 
-def game_metrics(events: pl.DataFrame) -> dict[str, float | None]:
-    """Headline numbers for one game (snake_case keys; None where undefined)."""
+# game_metrics keys that need the trust graphs / vote switching (networkx: most of a small game's metrics time)
+_TRUST_KEYS = frozenset({"volatility", "reciprocity", "vsf_banish", "tns_banish"})
+
+
+def game_metrics(events: pl.DataFrame, only: Iterable[str] | None = None) -> dict[str, float | None]:
+    """Headline numbers for one game (snake_case keys; None where undefined).
+
+    ``only``: just these keys (an outcome needs a dozen of them), each the value the full
+    call gives; the trust graphs, trust drop and Curvo's table are built only when asked for.
+    """
+    want = None if only is None else set(only)
     g = _parse(events)
-    rm = _round_cols(g)
+    trust = want is None or bool(want & _TRUST_KEYS)
+    rm = _round_cols(g, trust)
     init = g.book.initial()
     gone = {e["pid"] for e in g.elims}
     traitors0 = [p for p, r in init.items() if r == TRAITOR]
@@ -842,18 +860,23 @@ def game_metrics(events: pl.DataFrame) -> dict[str, float | None]:
         "vote_entropy": col_mean("vote_entropy"),
         "crowd_gain": col_mean("crowd_gain"),
         "coherence": col_mean("coherence"),
-        "volatility": col_mean("volatility"),
-        "reciprocity": col_mean("reciprocity"),
-        "vsf_banish": col_mean("vsf"),
+        "volatility": col_mean("volatility") if trust else None,
+        "reciprocity": col_mean("reciprocity") if trust else None,
+        "vsf_banish": col_mean("vsf") if trust else None,
         "invalid_vote_rate": _ratio(float(sum(not v["valid"] for v in g.votes)), len(g.votes)),
     }
     out["tns_banish"] = None if out["vsf_banish"] is None else 1.0 - out["vsf_banish"]
     out.update(_belief_scores(_faithful_beliefs(g), g.alive))
-    drops = _trust_drop(g)
-    out["trust_drop_after_reveal"] = _mean(drops["drop"].to_list())
-    table = _curvo_rows(g)
-    if table:
-        out.update({f"curvo_{k}": v for k, v in _curvo_metrics(table).items()})
-    else:
-        out.update({f"curvo_{k}": None for k in ("tas", "fas", "fcr", "idr", "tsr", "fsr", "des", "brr", "vsf", "tns")})
+    if want is None or "trust_drop_after_reveal" in want:
+        drops = _trust_drop(g)
+        out["trust_drop_after_reveal"] = _mean(drops["drop"].to_list())
+    curvo = ("tas", "fas", "fcr", "idr", "tsr", "fsr", "des", "brr", "vsf", "tns")
+    if want is None or any(f"curvo_{k}" in want for k in curvo):
+        table = _curvo_rows(g)
+        if table:
+            out.update({f"curvo_{k}": v for k, v in _curvo_metrics(table).items()})
+        else:
+            out.update({f"curvo_{k}": None for k in curvo})
+    if want is not None:
+        out = {k: out.get(k) for k in want}
     return {k: _clean(v) for k, v in out.items()}

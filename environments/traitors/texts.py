@@ -56,7 +56,7 @@ def story(events) -> list[str]:
     """The game told in a few lines: each round's banishment and murder, up to three legible
     speeches (one per round), the winner. A pure function of the event frame."""
     from environments.traitors import metrics as tm
-    from environments.traitors.legibility import _names, sample_speeches
+    from environments.traitors.legibility import _names, sample_speeches, speech_mode
 
     names = _names(events)
     show = lambda p: f"{p} ({names[p]})" if names.get(p) else str(p)  # noqa: E731
@@ -66,7 +66,9 @@ def story(events) -> list[str]:
         role = f", a {e['revealed_role']}" if e.get("revealed_role") else ""
         how = "banished" if e.get("how") == "banish" else "murdered at night"
         rounds.setdefault(e["_tick"], []).append(f"{show(e['pid'])} {how}{role}")
-    lines = ["The story:"]
+    mode = speech_mode(events)
+    lines = ["The story:" + {"grammar": " (speeches grammar-constrained to name a player: env.speech=grammar)",
+                             "mixed": " (some speeches grammar-constrained: env.speech)"}.get(mode or "", "")]
     for t in sorted(set(rounds) | set(said)):
         lines.append(f"  Round {t}: " + ("; ".join(rounds.get(t, [])) or "nobody left") + ".")
         if t in said:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import operator
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import polars as pl
@@ -86,12 +86,29 @@ class LedgerRow:
 
 
 _ROW = operator.attrgetter(*SCHEMA)
+_FIELDS = tuple(f.name for f in fields(LedgerRow))
+
+
+def rows_of(df: pl.DataFrame) -> list[LedgerRow]:
+    """Ledger rows back from a frame (a part, a resumed run); columns it lacks keep their defaults."""
+    keep = [k for k in _FIELDS if k in df.columns]
+    return [LedgerRow(**dict(zip(keep, r))) for r in df.select(keep).iter_rows()]
+
+
+def _frame(rows: list[LedgerRow]) -> pl.DataFrame:
+    # row-wise in one call: per-column lists cost one polars Series each (30 of them)
+    return pl.DataFrame([_ROW(r) for r in rows], schema=SCHEMA, orient="row")
+
+
+SORT_KEYS = ["call_id", "reask", "attempt"]
 
 
 class Ledger:
     def __init__(self, run_id: str = ""):
         self.run_id = run_id
-        self.rows: list[LedgerRow] = []
+        from sim.events import Rows
+
+        self.rows: Rows = Rows(rows_of)  # old rows may live in parts only (sim.events.Rows)
         self._lock = threading.Lock()  # the local provider settles from worker threads
         self.flushed = 0
         self.t0 = time.perf_counter()
@@ -114,16 +131,25 @@ class Ledger:
         return len(self.rows)
 
     def frame(self, rows: list[LedgerRow] | None = None) -> pl.DataFrame:
-        rows = self.rows if rows is None else rows
-        # row-wise in one call: per-column lists cost one polars Series each (30 of them)
-        df = pl.DataFrame([_ROW(r) for r in rows], schema=SCHEMA, orient="row")
-        return df.sort(["call_id", "reask", "attempt"], maintain_order=True)
+        """Rows (default: all, those that left memory read back from their parts) by call, re-ask, attempt."""
+        if rows is None and self.rows.base:
+            df = pl.concat(self.rows.frames(_frame), how="vertical")
+        else:
+            df = _frame(self.rows if rows is None else rows)
+        return df.sort(SORT_KEYS, maintain_order=True)
 
-    def take_pending_frame(self) -> pl.DataFrame:
+    def take_pending_frame(self) -> tuple[int, pl.DataFrame]:
+        """(first row, frame) of the rows not yet flushed; they count as flushed from now on."""
         with self._lock:
-            rows = self.rows[self.flushed:]
+            start = self.flushed
+            rows = self.rows[start:]
             self.flushed = len(self.rows)
-        return self.frame(rows)
+        return start, self.frame(rows)
+
+    def forget(self, upto: int) -> None:
+        """Drop flushed rows below ``upto`` from memory (they are in parts)."""
+        with self._lock:
+            self.rows.forget(min(upto, self.flushed))
 
 
 def merge_totals(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

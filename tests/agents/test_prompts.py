@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -26,7 +27,7 @@ def _prompts(*extra) -> list[dict]:
 
 def _kind(body) -> str:
     schema = json.dumps((body.get("response_format") or {}).get("json_schema", {}).get("schema", {}))
-    return "belief" if "suspicion" in schema else "vote" if "target" in schema else "text"
+    return "belief" if ("suspicion" in schema or "suspect" in schema) else "vote" if "target" in schema else "text"
 
 
 def _common(a: str, b: str) -> int:
@@ -61,7 +62,7 @@ def test_prompts_are_byte_stable():
 
 
 def test_small_profile_prompts_carry_no_scaffolding_to_echo():
-    bodies = _prompts("agent.prompt_profile=small")
+    bodies = _prompts("agent.prompt_profile=small", "env.speech=free")
     speech = [b["messages"][1]["content"] for b in bodies if _kind(b) == "text"]
     assert speech
     for u in speech:
@@ -69,6 +70,18 @@ def test_small_profile_prompts_carry_no_scaffolding_to_echo():
             assert label not in u, (label, u)
         assert u.endswith(("names a player.", "murder tonight?"))  # a free-text prompt ends on its question
     assert all(b["temperature"] <= 0.3 for b in bodies)  # the small profile samples cooler
+    for b in bodies:  # no budget line (it changes every call) and no payload braces from memories
+        u = b["messages"][1]["content"]
+        assert "budget" not in u and "{" not in u.split("You are", 1)[-1].split("Reply with")[0], u
+
+
+def test_small_profile_speaks_under_a_grammar_by_default():
+    bodies = _prompts("agent.prompt_profile=small")
+    speech = [b for b in bodies if _kind(b) == "text"]
+    assert speech
+    for b in speech:  # every speech is decoded under a pattern that names another player
+        pattern = b["response_format"]["json_schema"]["schema"]["properties"]["text"]["pattern"]
+        assert re.search(r"\(.*\bp\d+\b.*\)", pattern), pattern
 
 
 def test_full_profile_keeps_the_endpoint_temperature_and_json_fields():

@@ -42,3 +42,12 @@ def test_wrap_text_cuts_at_a_word_boundary_within_max_length():
 def test_empty_reply_stays_invalid_so_the_client_reasks():
     with pytest.raises(ValueError):
         Speech.model_validate_json(wrap_text("   ", "text", 160))
+
+
+def test_default_threads_leave_busy_cores_alone():
+    from sim.inference.providers.local import default_threads
+
+    assert default_threads(cpus=2, load=0.1) == 2  # a quiet 2-core box: one thread per core
+    assert default_threads(cpus=2, load=1.0) == 1  # one core taken: llama.cpp's barrier would stall
+    assert default_threads(cpus=2, load=9.0) == 1  # never fewer than one
+    assert default_threads(cpus=16, load=0.0) == 4  # at most 4

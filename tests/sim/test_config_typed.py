@@ -10,13 +10,20 @@ from environments import registry
 from sim.config import CONF_DIR, ConfigError, compose, run_config_model, to_dict
 
 
-def test_compose_returns_the_typed_config_with_every_default():
-    rc = compose(["llm=scripted", "env=market", "env.n_traders=6"])
+@pytest.mark.parametrize("name", registry.ENVIRONMENTS)
+def test_compose_returns_the_typed_config_with_every_default(name):
+    rc = compose(["llm=scripted", f"env={name}"])
     assert isinstance(rc, run_config_model())
-    assert rc.env.n_traders == 6 and rc.env.name == "market"
-    assert type(rc.env) is registry.config_model("market")  # the env section is a union keyed by name
+    assert rc.env.name == name
+    assert type(rc.env) is registry.config_model(name)  # the env section is a union keyed by name
     d = to_dict(rc)
     assert d["engine"]["concurrency"] == 8 and d["run"]["max_ticks"] == 10000 and d["agent"]["memory"]["k"] == 4
+    assert d["env"] == registry.config_model(name)().model_dump(mode="json")  # defaults live in the model
+
+
+def test_env_value_overrides_reach_the_typed_section():
+    rc = compose(["llm=scripted", "env=market", "env.n_traders=6"])
+    assert rc.env.n_traders == 6
 
 
 def test_value_overrides_need_no_yaml_entry_but_unknown_keys_still_fail():
@@ -49,9 +56,9 @@ def _commented_defaults(path):
     return out
 
 
-@pytest.mark.parametrize("rel,section", [("env/traitors.yaml", "env"), ("env/taxation.yaml", "env"),
-                                         ("env/market.yaml", "env"), ("agent/default.yaml", "agent"),
-                                         ("budget/default.yaml", "budget"), ("config.yaml", None)])
+@pytest.mark.parametrize("rel,section", [*((f"env/{name}.yaml", "env") for name in registry.ENVIRONMENTS),
+                                         ("agent/default.yaml", "agent"), ("budget/default.yaml", "budget"),
+                                         ("config.yaml", None)])
 def test_commented_defaults_in_yaml_match_the_models(rel, section):
     """The YAML shows defaults as comments; they must be the models' own values (no drift)."""
     name = rel.split("/")[1].removesuffix(".yaml") if rel.startswith("env/") else "traitors"

@@ -151,17 +151,66 @@ def test_a_tier_may_be_another_provider():
     assert (d.filter(d["tiers_tried"].list.len() == 1)["nano_usd"] == 0).all()  # the scripted tier is free
 
 
+# The embedded model as the cascade's first tier. A tier_llm entry is merged onto the llm section
+# (the oracle's: timeout_s 5, no retries), so the local tier sets its own timeout: SmolLM2 on a busy
+# 2-core machine needs more than 5 s per reply, and every call timed out to the scripted fallback.
+SMOL_TIER = ("deliberation.tier_llm={smol: {provider: local, model: smollm2-135m-instruct, timeout_s: 600, "
+             "cache: {mode: record}, prices: {smollm2-135m-instruct: {input_per_mtok: '0.020', "
+             "output_per_mtok: '0.080', shadow: true}}}}")
+
+
+def _answered_by_smol(tmp_path, res, decisions: int) -> None:
+    d = pl.read_parquet(tmp_path / "deliberation.parquet")
+    led = pl.read_parquet(tmp_path / "ledger.parquet")
+    assert len(d) == decisions and (d["tiers_tried"].list.first() == "smol").all()
+    local = led.filter(pl.col("provider") == "local")
+    assert local.height >= decisions and (local["tokens_out"] > 0).all()
+    assert set(local["outcome"].to_list()) <= {"ok", "invalid", "truncated"}  # the model replied: no timeout
+    assert res.summary["llm"]["is_llm"] is True  # a real model answered some calls
+
+
+@pytest.mark.slow
+def test_embedded_model_cascade_on_one_decision(tmp_path):
+    """The short real-model cascade of `make test`: one worker, one tick, one decision."""
+    res = sim.run([*BINARY, "env.n_workers=1", "env.ticks=1", "deliberation=cascade", "deliberation.tiers=[smol,large]",
+                   SMOL_TIER, f"run.dir={tmp_path}"])
+    _answered_by_smol(tmp_path, res, 1)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not __import__("os").environ.get("AGORA_LONG_TESTS"), reason="long embedded-model test")
 def test_embedded_model_small_tier_with_an_oracle_large_tier(tmp_path):
     """A real weak model as the cascade's first tier, end to end (SmolLM2-135M, in process)."""
     res = sim.run([*BINARY, "env.n_workers=3", "env.ticks=2", "deliberation=cascade",
-                   "deliberation.tiers=[smol,large]",
-                   "deliberation.tier_llm={smol: {provider: local, model: smollm2-135m-instruct, "
-                   "cache: {mode: record}, prices: {smollm2-135m-instruct: {input_per_mtok: '0.020', "
-                   "output_per_mtok: '0.080', shadow: true}}}}", f"run.dir={tmp_path}"])
-    d = pl.read_parquet(tmp_path / "deliberation.parquet")
-    led = pl.read_parquet(tmp_path / "ledger.parquet")
-    assert len(d) == 6 and (d["tiers_tried"].list.first() == "smol").all()
-    assert "local" in set(led["provider"].to_list())
-    assert res.summary["llm"]["is_llm"] is True  # a real model answered some calls
+                   "deliberation.tiers=[smol,large]", SMOL_TIER, f"run.dir={tmp_path}"])
+    _answered_by_smol(tmp_path, res, 6)
+
+
+def test_latent_budget_may_draw_a_tier_cap():
+    d = records("deliberation=latent_budget", "deliberation.budget_kind=tier", "deliberation.tiers=[small,large]",
+                "deliberation.budget_weights=[0.5,0.5]", "env.ticks=3")
+    per_agent = d.group_by("agent").agg(pl.col("budget").n_unique().alias("k"), pl.col("budget").first(),
+                                        pl.col("tiers_tried").list.len().max().alias("deepest"))
+    assert (per_agent["k"] == 1).all() and set(per_agent["budget"].to_list()) == {1, 2}  # a trait, both drawn
+    assert (per_agent["deepest"] <= per_agent["budget"]).all()  # never past its cap
+    capped = d.filter(pl.col("budget") == 1)
+    assert (capped["tiers_tried"].list.len() == 1).all() and (capped["nano_usd"] == C_S).all()
+    # a cap of both tiers is the cascade: small first, large when the scorer rejects
+    deep = d.filter(pl.col("budget") == 2)
+    assert set(deep["nano_usd"].to_list()) == {C_S, C_S + C_L}
+    only_small = records("deliberation=latent_budget", "deliberation.budget_kind=tier",
+                         "deliberation.tiers=[small,large]", "deliberation.budget_weights=[1,0]", "env.ticks=2")
+    assert (only_small["budget"] == 1).all() and (only_small["nano_usd"] == C_S).all()
+    with pytest.raises(ConfigError, match="budget_weights"):
+        compose([*BINARY, "deliberation=latent_budget", "deliberation.budget_kind=tier",
+                 "deliberation.tiers=[small,large]", "deliberation.budget_weights=[1,1,1]"])
+    with pytest.raises(ConfigError, match="tier cap"):
+        compose([*BINARY, "deliberation=latent_budget", "deliberation.budget_kind=tier"])
+
+
+def test_agents_and_phases_limit_who_deliberates():
+    d = records("deliberation=best_of_n", "deliberation.n=3", "deliberation.agents=[w001,w002]", "env.ticks=2")
+    assert set(d["agent"].to_list()) == {"w001", "w002"}
+    assert records("deliberation=best_of_n", "deliberation.phases=[labor]", "env.ticks=1").height == 40
+    none = records("deliberation=best_of_n", "deliberation.phases=[nope]", "env.ticks=2")
+    assert none.height == 0

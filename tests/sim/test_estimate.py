@@ -75,3 +75,37 @@ def test_mesa_step_lines_stay_out_of_the_logs(caplog):
     with caplog.at_level(logging.INFO):
         sim.run(["env=market", "llm=scripted", "env.n_traders=4", "env.ticks=3", "run.dir=null", "run.progress=off"])
     assert not [r for r in caplog.records if r.name.startswith("MESA")]
+
+
+ORACLE = ["env=taxation", "env.hours_step=100", "env.n_workers=10", "env.ticks=2", "llm=oracle", "llm.model=small"]
+
+
+def test_estimate_reports_cost_quantiles_over_sampled_output_tokens():
+    spread = estimate([*ORACLE, "llm.oracle.tiers.small.output_median=5", "llm.oracle.tiers.small.output_sigma=1.0"],
+                      seeds=2, draws=400)
+    q = spread["usd_quantiles"]
+    assert q["p10"] < q["p50"] < q["p90"]  # log-normal output tokens: a range, not a point
+    # the sampled mean is the closed form: prompt at the input price, E[min(output, cap)] at the output price
+    assert spread["usd_mean_sampled"] == pytest.approx(spread["usd_expected"], rel=0.01)
+    exact = estimate(ORACLE, seeds=2, draws=50)  # sigma 0: 20 calls of 500 x 150 + 10 x 2500 nano-USD
+    assert exact["usd_quantiles"]["p10"] == exact["usd_quantiles"]["p90"] == pytest.approx(20 * 1e-4)
+
+
+def test_estimate_warns_of_a_price_reversal():
+    # small is listed cheaper than medium on both prices but writes 20 output tokens to medium's 10:
+    # 500 x 1.4 + 20 x 24 = 1180 USD per G-token-call against 500 x 1.5 + 10 x 25 = 1000: 1.18x
+    est = estimate([*ORACLE, "llm.prices.small.input_per_mtok=1.4", "llm.prices.small.output_per_mtok=24",
+                    "llm.oracle.tiers.small.output_median=20"], seeds=1, draws=10)
+    assert len(est["warnings"]) == 1
+    w = est["warnings"][0]
+    assert w.startswith("price reversal: tier 'small' is listed cheaper than 'medium'") and "1.18x" in w
+    assert estimate(ORACLE, seeds=1, draws=10)["warnings"] == []  # the shipped tiers: no reversal
+
+
+def test_estimate_cli_prints_quantiles_and_warnings(capsys):
+    assert main(["estimate", "--seeds", "1", "--draws=20", "--output-sigma", "0.5", *ORACLE,
+                 "llm.prices.small.input_per_mtok=1.4", "llm.prices.small.output_per_mtok=24",
+                 "llm.oracle.tiers.small.output_median=20"]) == 0
+    out = capsys.readouterr().out
+    assert "USD per game P10=" in out and "warning: price reversal" in out
+    assert main(["estimate", "--draws", "0", *ORACLE]) == 2

@@ -126,3 +126,68 @@ def test_frontier_dashboard_page_draws_a_written_frontier(tmp_path, monkeypatch)
     at.run()
     assert not at.exception, at.exception
     assert at.get("vega_lite_chart") and at.dataframe
+
+
+def test_marginal_value_between_adjacent_budgets_with_a_paired_interval():
+    from sim.frontier import Cell, summarise, table
+
+    games = {"single:large:$1": {"spend": [1.0] * 4, "success": [0.0, 0.0, 1.0, 0.0]},
+             "single:large:unlimited": {"spend": [3.0] * 4, "success": [1.0, 0.0, 1.0, 1.0]},
+             "single:small:$1": {"spend": [0.5] * 4, "success": [0.0] * 4},
+             "single:small:unlimited": {"spend": [0.5] * 4, "success": [1.0] * 4}}
+    rows = [summarise(Cell("single", t, b), **games[Cell("single", t, b).name])
+            for t in ("large", "small") for b in (None, 1.0)]  # unlimited listed first: order is by budget
+    df = {r["cell"]: r for r in table(rows, games).to_dicts()}
+    up = df["single:large:unlimited"]
+    assert up["mv_from"] == "single:large:$1" and up["mv"] == pytest.approx(0.5 / 2)
+    d = np.array([1.0, 0, 0, 1])  # paired outcome gains; the extra spend is 2 in every game
+    half = 1.959963984540054 * d.std(ddof=1) / 2 / 2  # z * se(mean gain) / extra spend
+    assert (up["mv_lo"], up["mv_hi"]) == pytest.approx((0.25 - half, 0.25 + half))
+    assert df["single:large:$1"]["mv"] is None and df["single:large:$1"]["mv_from"] is None  # smallest budget
+    assert df["single:small:unlimited"]["mv"] is None  # no extra spend: no marginal value
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """A 2-cell frontier run as Hydra sweeps through the joblib launcher, and the same grid in process."""
+    from sim.frontier import write
+
+    out = tmp_path_factory.mktemp("runs") / "grid"
+    grid = (BASE, ["small", "large"], ["single"], [None], range(2))
+    a, _ = run_frontier(*grid)
+    b, games = run_frontier(*grid, sweep=["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], out=out)
+    write(b, out, games=games)
+    return out, a, b
+
+
+def test_frontier_runs_through_a_hydra_launcher_with_the_same_numbers(swept):
+    from sim.frontier import cell_of_run
+
+    out, a, b = swept
+    assert a.equals(b)  # same seeds, same games: the launcher changes where games run, not their numbers
+    run = out / "runs" / "single-large-unlimited" / "1"
+    assert (run / "ledger.parquet").exists()
+    assert cell_of_run(run) == (out.resolve(), "single:large:unlimited")
+    assert cell_of_run(run, root=run.parent) is None  # never reads above the runs root
+    assert cell_of_run(out / "elsewhere") is None
+
+
+def test_spend_page_links_a_frontier_run_to_its_cell(swept, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from dashboards import data
+
+    out, _, _ = swept
+    monkeypatch.setenv("AGORA_RUNS", str(out.parent))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py"), default_timeout=60)
+    at.session_state[data.SELECTION_KEY] = ["grid/runs/single-small-unlimited/0"]
+    at.run()
+    at.switch_page("pages/spend.py").run()
+    assert not at.exception, at.exception
+    assert any("Frontier cell **single:small:unlimited**" in m.value for m in at.markdown)
+    assert at.session_state["frontier_cell"] == "single:small:unlimited"
+    at.switch_page("pages/frontier.py").run()
+    assert not at.exception, at.exception
+    assert "Cell single:small:unlimited" in [h.value for h in at.subheader]

@@ -14,8 +14,16 @@ def test_derive_seeds_matches_derive_seed():
     assert got.tolist() == [derive_seed(42, "policy", 7, k) for k in keys]
 
 
+# (SMALL, SEED_ARRAYS_FROM): draws as arrays; Python ints seeded in Python; Python ints seeded as arrays
+PATHS = {"arrays": (0, 0), "python-ints": (10_000, 10_000), "array-seeded-ints": (10_000, 0)}
+
+
+@pytest.mark.parametrize("path", list(PATHS))
 @pytest.mark.parametrize("seeds", [[0, 1, 2**32 - 1, 2**32, 2**63 - 1], list(range(1000, 1300))])
-def test_mixed_draws_match_numpy_bit_for_bit(seeds):
+def test_mixed_draws_match_numpy_bit_for_bit(seeds, path, monkeypatch):
+    # every implementation, whatever the stream count
+    monkeypatch.setattr("sim.streams.SMALL", PATHS[path][0])
+    monkeypatch.setattr("sim.streams.SEED_ARRAYS_FROM", PATHS[path][1])
     ref = [np.random.default_rng(s) for s in seeds]
     st = Streams(np.array(seeds, dtype=np.uint64))
     rs = np.random.default_rng(0)
@@ -48,3 +56,13 @@ def test_named_streams_are_the_agents_np_rng():
 def test_bad_range_is_refused():
     with pytest.raises(ValueError):
         Streams(np.array([1], dtype=np.uint64)).integers(0)
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+def test_random_runs_are_each_streams_successive_draws(path, monkeypatch):
+    monkeypatch.setattr("sim.streams.SMALL", PATHS[path][0])
+    monkeypatch.setattr("sim.streams.SEED_ARRAYS_FROM", PATHS[path][1])
+    seeds, counts = [5, 2**40 + 3, 77, 2**63 - 2], [3, 0, 7, 1]
+    got = Streams(np.array(seeds, dtype=np.uint64)).random_runs(counts)
+    assert got == [[g.random() for _ in range(c)] for g, c in
+                   zip([np.random.default_rng(s) for s in seeds], counts)]

@@ -46,9 +46,21 @@ def bundled_gguf() -> Path:
     return found[0]
 
 
-def default_threads() -> int:
-    """llama.cpp threads when ``llm.n_threads`` is null: one per core, at most 4."""
-    return min(os.cpu_count() or 2, 4)
+def default_threads(cpus: int | None = None, load: float | None = None) -> int:
+    """llama.cpp threads when ``llm.n_threads`` is null: one per core that is not already busy, 1 to 4.
+
+    llama.cpp's threads meet at a barrier after every layer, so a thread whose core another
+    process holds stalls the others: with one of 2 cores busy, 1 thread beat 2 (docs/embedded.md).
+    The 1-minute load average at model load stands for the cores already taken.
+    """
+    cpus = cpus or os.cpu_count() or 2
+    if load is None:
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(4, cpus - int(load + 0.5)))
+
+
+# where plain text ends: a new line, or the start of a heading copied from a prompt
+TEXT_STOPS = ("\n", "Memories:", "You recall", "Still playing", "Said today")
 
 
 def load_llama(path: Path, n_ctx: int = 4096, n_threads: int | None = None):
@@ -156,9 +168,10 @@ class LocalProvider:
             # the text is cut to maxLength characters anyway: do not generate far past it
             kw["max_tokens"] = min(req.max_tokens, text_field[1] // 3 + 8)
         if text_field is not None:
-            # free text is one paragraph: a small model otherwise goes on into lists and loops
+            # free text is one paragraph that stops where the model starts echoing the prompt's
+            # headings; a small model otherwise goes on into lists and loops
             # ("loyal, loyal, loyal"); measured in docs/embedded.md
-            kw["stop"], kw["repeat_penalty"] = ["\n"], 1.2
+            kw["stop"], kw["repeat_penalty"] = list(TEXT_STOPS), 1.2
         with model_lock(llm):
             llm.set_seed(kw["seed"])
             before = list(llm._input_ids)  # what the KV cache holds: llama.cpp reuses its common prefix

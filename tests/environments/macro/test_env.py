@@ -201,3 +201,26 @@ def test_ground_truth_is_the_composite_choice():
     assert w < 1.0  # a rich household may stay home
     assert len(truth.wrong) in (120, 121) and all(not truth.is_right(d) for d in truth.wrong)
     assert env.ground_truth(ActRequest(A(), "forecast", mx.Forecast, "", lambda: None)) is None
+
+
+def test_composite_spends_from_realised_pay_as_econagent():
+    """complex_actions draws l first, then consumption (P / (savings + l z))^beta: a household that stays
+    home spends from savings alone. (Spending from expected pay, savings + p_w z, was a divergence.)"""
+    from environments.macro import baselines as bl
+    from environments.macro.rules import snap
+
+    env = MacroEnv({"name": "macro", "n_households": 20}, seed=5)
+    env.tick, env.rate, env.price = 1, 0.03, 1000.0
+    env.wage = np.full(20, 10.0)
+    z = 168 * env.wage
+    env.wealth = 5 * z  # work propensity (1 / 5.15)^0.1 -> 0.84: some stay home
+    env.rule, env.perm_income = np.zeros(20, dtype=int), z.copy()
+    work, consume = env.scripted_propensities()
+    worked = env.work_draws() < work
+    assert worked.any() and not worked.all()
+    assert consume == pytest.approx(snap((env.price / (env.wealth + worked * z)) ** 0.1))
+    old = snap((env.price / (env.wealth + work * z)) ** 0.1)
+    assert (consume[~worked] > old[~worked]).all()  # staying home: a larger share of a smaller sum
+    for i in range(20):  # the oracle's truth is the same choice
+        assert env.composite_choice(i) == pytest.approx((work[i], consume[i]))
+    assert bl.composite_work(z, env.wealth, env.rate) == pytest.approx(work)

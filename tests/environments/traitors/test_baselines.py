@@ -170,3 +170,10 @@ def test_plurality_tie_break_uses_rng_only():
     wins = {plurality(votes, np.random.default_rng(s)) for s in range(20)}
     assert wins == {"p2", "p3"}
     assert plurality([], np.random.default_rng(0)) is None
+
+
+def test_large_tables_have_an_exact_baseline():
+    """A 1,000-player table (scripted Monte Carlo) no longer passes the recursion limit."""
+    p = p_faithful_win_random(1000, 100)
+    assert 0 < p < 1 and isinstance(p, Fraction)
+    assert p_faithful_win_random(10, 3) == Fraction(11, 160)

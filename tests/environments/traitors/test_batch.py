@@ -90,3 +90,17 @@ def test_memo_is_dropped_when_beliefs_change():
     assert after != before and after == m._beliefs()
     m.eliminate("p2", "traitor")
     assert m.beliefs() == {"p3": 0.0, "p4": 0.0}
+
+
+def test_large_scripted_tables_run_and_model_tables_stay_capped():
+    """Scripted tables go past the 60 a model may play (engine benchmarks run 1,000); a model's is refused."""
+    from sim.config import ConfigError
+
+    over = QUICK + ["env.n_players=200", "env.n_traitors=20", "env.discussion_passes=0",
+                    "env.belief_probe=false", "run.max_ticks=1"]
+    a, b = both(over)
+    assert_same(a, b)
+    assert int((a.events["kind"] == "vote").sum()) >= 200
+    with pytest.raises(ConfigError, match="env.n_players=61: at most 60 when a model plays"):
+        sim.run(["env=traitors", "llm=local", "run.dir=null", "env.n_players=61", "env.n_traitors=3"],
+                progress=False)

@@ -128,3 +128,62 @@ def test_agora_run_prints_the_story_and_the_dashboard_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "The story:" in out and "  Round 1: " in out and "Winner: the " in out
     assert f"dashboard: agora dashboard --runs {tmp_path}" in out
+
+
+def test_copying_an_earlier_speech_or_a_speaker_label_is_not_legible():
+    assert "copy" in L.speech_problems("I suspect p2 of lying.", NAMES, "p4", earlier=["I suspect p2 of lying!"])
+    assert L.speech_problems("I suspect p2 of lying.", NAMES, "p4", earlier=["Bo is fine."]) == []
+    assert "scaffolding" in L.speech_problems("p1 (Ada): I suspect p4, he dodged.", NAMES, "p3")
+    ev = game([speech(1, "p1", "I suspect p3, he dodged."), speech(1, "p4", "I suspect p3, he dodged.")])
+    assert L.legible_speech_share(ev) == pytest.approx(0.5)
+
+
+def test_speech_mode_is_labelled_in_the_outcome_keys_and_the_story():
+    from environments.traitors.texts import story
+
+    grammar = [{**speech(1, "p1", "I suspect p3 of lying."), "payload": {
+        **speech(1, "p1", "I suspect p3 of lying.")["payload"], "mode": "grammar"}}]
+    assert L.legibility(game(grammar))["speech_mode"] == "grammar"
+    assert "env.speech=grammar" in story(game(grammar))[0]
+    free = [speech(1, "p1", "I suspect p3 of lying.")]  # logs without a mode are free text
+    assert L.legibility(game(free))["speech_mode"] == "free" and story(game(free))[0] == "The story:"
+    assert L.speech_mode(game(grammar + [speech(1, "p3", "Bo lies, I think.")])) == "mixed"
+
+
+def test_belief_form_rho_measures_answering_by_position():
+    # a ramp along the form's shuffled order: no seat ramp, but a perfect position ramp
+    order = ["p4", "p2", "p5", "p3"]
+    row = belief(1, "p1", {p: (i + 1) / 10 for i, p in enumerate(order)})
+    row["payload"] |= {"form": "top", "order": order}
+    out = L.legibility(game([row]))
+    assert out["belief_form_rho"] == pytest.approx(1.0)
+    assert out["belief_seat_rho"] < 1.0
+
+
+def test_top_suspect_form_derives_three_levels_and_trust():
+    from environments.traitors import forms
+
+    cls = forms.top_belief_model(["p3", "p2", "p4"])
+    assert list(cls.model_json_schema()["properties"]["suspect"]["enum"]) == ["p3", "p2", "p4"]  # shown order
+    probs, trust = forms.top_values(cls(suspect="p2", trust="p4"), ["p2", "p3", "p4"])
+    assert probs == {"p2": 0.7, "p3": 0.3, "p4": 0.1}
+    assert trust["p2"] == 0 and trust["p4"] == 4 and sum(trust.values()) == 10
+    probs, _ = forms.top_values(cls(suspect="p2", trust="p2"), ["p2", "p3", "p4"])
+    assert probs == {"p2": 0.7, "p3": 0.3, "p4": 0.3}  # one player as both: a suspect only
+
+
+@pytest.mark.parametrize("text,ok", [("I have doubts about p3.", True), ("So Cy is gone. Let us watch.", True),
+                                     ("Memories: p3", False), ("I like Cyrus", False), ('I doubt {p3}', False),
+                                     ("p3 lies", False), ("You are p3, a faithful player.", False),
+                                     ("Let us take out p4.", True)])
+def test_guided_speech_pattern_names_a_player_in_plain_words(text, ok):
+    from pydantic import ValidationError
+
+    from environments.traitors import forms
+
+    cls = forms.guided_speech_model(["p3", "Cy", "p4", "Di"])
+    if ok:
+        assert cls(text=text).text == text
+    else:
+        with pytest.raises(ValidationError):
+            cls(text=text)

@@ -330,3 +330,21 @@ def test_auroc_equals_pairwise_win_rate(pairs):
         return
     wins = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a in pos for b in neg)
     assert got == pytest.approx(wins / (len(pos) * len(neg)))
+
+
+def test_game_metrics_only_gives_the_full_calls_values():
+    events = game()
+    full = M.game_metrics(events)
+    keys = ["tsr", "fcr", "fcr_lift", "suspicion_gap", "brier", "night_unanimity", "volatility",
+            "trust_drop_after_reveal", "curvo_fas", "not_a_metric"]
+    for k in keys:  # each key alone (its group computed or skipped on its own) and all together
+        assert M.game_metrics(events, only=[k]) == {k: full.get(k)}
+    assert M.game_metrics(events, only=keys) == {k: full.get(k) for k in keys}
+
+
+def test_decoding_follows_the_frame_it_is_given():
+    """The per-frame row cache never hands one frame's rows to another frame."""
+    a, b = game(), frame(setup(["p1", "p2", "p3"], ["p3"]))
+    assert len(M._decode(a, "role")) == 6 and len(M._decode(b, "role")) == 3
+    assert len(M._decode(a, "role")) == 6  # back to the first frame
+    assert M._decode(pl.DataFrame(schema=SCHEMA), "role") == []

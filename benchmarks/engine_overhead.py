@@ -14,7 +14,8 @@ the run's wall time (setup and the final frames included); ``tick_agent_steps_pe
 An agent-step is one agent's decision in one tick: a ledger row with outcome ok (scripted
 endpoints take the client's direct path and still write one row per decision), or, for
 taxation's scripted workers, whose labour choices are one vectorised best response per
-tick and never reach the client, one ``labor`` event per worker per tick. Engine+client
+tick and never reach the client, one ``labor`` event per worker per tick (macro households: one
+``household`` event per household per month). Engine+client
 overhead per decision is the run's wall time per decision divided by the time of calling
 the scripted policy through the provider alone.
 Traitors runs 1,000 scripted players (a model-played table stays capped at 60); its 1,000-player
@@ -55,7 +56,10 @@ def scenarios(quick: bool) -> list[tuple[str, list[str]]]:
                 ("macro_100", ["env=macro", "env.n_households=100", "env.months=3"])]
     return [("traitors_60", ["env=traitors", "env.n_players=60", "env.n_traitors=6",
                              "env.belief_probe=false", "env.discussion_passes=0"]),
-            ("traitors_1000", ["env=traitors", "env.n_players=1000", "env.n_traitors=100",
+            # no reaction or conclave speeches: the outcome's legibility check compiles one regex of every
+            # other player's name per speech (quadratic in the table), which would swamp the engine's cost
+            ("traitors_1000", ["env=traitors", "env.n_players=1000", "env.n_traitors=100", "env.reactions=false",
+                               "env.conclave=false",
                                "env.belief_probe=false", "env.discussion_passes=0", "env.max_rounds=10"]),
             ("taxation_100", ["env=taxation", "env.n_workers=100"]),
             ("taxation_1000", ["env=taxation", "env.n_workers=1000", "env.ticks=50"]),
@@ -66,16 +70,22 @@ def scenarios(quick: bool) -> list[tuple[str, list[str]]]:
             ("macro_1000", ["env=macro", "env.n_households=1000", "env.months=24"])]
 
 
+# events that each record one scripted agent's vectorised decision that never reaches the client:
+# a taxation worker's labour choice, a macro household's month (work and spend)
+VECTORISED = ("labor", "household")
+
+
 def agent_steps(ledger, events=None) -> int:
-    """Decisions taken: ledger rows whose outcome is ok, plus vectorised scripted labour choices."""
+    """Decisions taken: ledger rows whose outcome is ok, plus vectorised scripted decisions (VECTORISED)."""
     n = 0
+    metered: set = set()
     if ledger is not None and ledger.height and "outcome" in ledger.columns:
         n = int((ledger["outcome"] == "ok").sum())
-        labour_metered = bool((ledger["purpose"] == "labor").any())
-    else:
-        labour_metered = False
-    if events is not None and events.height and not labour_metered:
-        n += int((events["kind"] == "labor").sum())
+        metered = set(ledger["purpose"].unique().to_list())
+    if events is not None and events.height:
+        for kind in VECTORISED:
+            if kind not in metered:
+                n += int((events["kind"] == kind).sum())
     return n
 
 

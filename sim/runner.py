@@ -354,6 +354,8 @@ class Simulation:
             if self._spill is None:
                 self._spill = tempfile.TemporaryDirectory(prefix="agora-spill-")
             self._flush(RunDir(self._spill.name).create(), self.env.tick, durable=False)
+        self._health.share()  # both read new ledger rows while they are in memory
+        self._answered_by_llm()
         self._forget()
         if not self.rd:
             return
@@ -539,6 +541,9 @@ class _RunningHealth:
 
     def _update(self) -> None:
         rows = self.ledger.rows
+        if not self.llm_endpoints:  # nothing to count: never read rows back from parts
+            self._seen = len(rows)
+            return
         for r in rows[self._seen:]:
             if r.endpoint in self.llm_endpoints:
                 self._calls.add(r.call_id)

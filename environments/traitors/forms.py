@@ -6,10 +6,10 @@ event carries ``mode`` and the outcome ``speech_mode``; a belief event carries t
 and the ``order`` the form listed the players in (docs/embedded.md).
 
 - **Grammar speech** (``env.speech=grammar``): the reply is a JSON string whose pattern the
-  local model decodes under (llama.cpp GBNF from the JSON schema): it opens with I, We, So or
-  Let, then plain words with light punctuation around at least one player's id or name. It
-  cannot hold braces, colons, digits outside an id, or a newline, so echoed scaffolding such as
-  ``Memories:`` or ``You are p2`` cannot be written; copying another player's speech still can.
+  local model decodes under (llama.cpp GBNF from the JSON schema): plain words and light
+  punctuation around at least one player's id or name, whole words after it. It cannot hold
+  braces, colons, digits outside an id, or a newline, so echoed scaffolding such as
+  ``Memories:`` cannot be written; ``You are p2 ...`` and copies of another speech still can.
 - **Top-suspect beliefs** (``env.belief_format=top``): the agent names the player it most
   suspects and the one it trusts most, from a list in a per-agent seeded shuffled order (a
   small model picks by position; shuffling keeps its position bias from becoming a seat-order
@@ -24,6 +24,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, create_model
 
+# characters before the player's id or name: words and light punctuation
+_PLAIN = "[A-Za-z,.'!? ]"
 GUIDED_CHARS = 250  # the pattern's own bounds (about 25 words) come first: inside the 40-word bound
 
 # P(traitor) in tenths for the suspect, the most trusted and everyone else (top-suspect form)
@@ -40,8 +42,9 @@ def _guided(names: tuple[str, ...]) -> type[BaseModel]:
     alt = "|".join(re.escape(n) for n in sorted(set(names), key=lambda n: (-len(n), n)))
     # the name stands as a whole word (a space before it); after it come whole words only, so a
     # speech the grammar closes at its bound never ends mid-word
-    # it opens in the speaker's own voice: "You are p2 ..." was the commonest echo of the prompt
-    pattern = f"^(I|We|So|Let)([,]? [A-Za-z']{{1,14}}){{0,10}} ({alt})([,.!?]? [A-Za-z']{{1,14}}){{0,12}}[.!?]?$"
+    # an opening forced to I/We/So/Let was measured worse: every speaker wrote the same "So, the
+    # one who ..." (docs/embedded.md)
+    pattern = f"^[A-Z]{_PLAIN}{{1,50}} ({alt})([,.!?]? [A-Za-z']{{1,14}}){{0,12}}[.!?]?$"
     return create_model("GuidedSpeech", text=(str, Field(..., min_length=3, max_length=GUIDED_CHARS,
                                                          pattern=pattern)))
 

@@ -174,8 +174,8 @@ def test_top_suspect_form_derives_three_levels_and_trust():
 
 @pytest.mark.parametrize("text,ok", [("I have doubts about p3.", True), ("So Cy is gone. Let us watch.", True),
                                      ("Memories: p3", False), ("I like Cyrus", False), ('I doubt {p3}', False),
-                                     ("p3 lies", False), ("You are p3, a faithful player.", False),
-                                     ("Let us take out p4.", True)])
+                                     ("p3 lies", False), ("Let us take out p4.", True),
+                                     ("I doubt p3 because they were quie", True)])
 def test_guided_speech_pattern_names_a_player_in_plain_words(text, ok):
     from pydantic import ValidationError
 

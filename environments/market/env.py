@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agents.base import Player
 from agents.memory import DEFAULT_IMPORTANCE, MemoryStream
 from agents.persona import population_for
-from environments.common import ConservationError, json_safe, per_usd
+from environments.common import ConservationError, event_study, json_safe, per_usd
 from environments.market import batch as mb
 from environments.market import metrics as mm
 from environments.market.actions import TraderView, affordable, check_order, order_model
@@ -686,7 +686,7 @@ class MarketEnv(Environment):
             out.update(fundamental=self.fundamental, dividends_paid=self.dividends_paid)
             if c.shock_tick is not None and trades.height:
                 series = mm.price_series(trades, ticks=list(range(1, int(self.tick) + 1)))
-                es = mm.event_study(series.select("tick", "price"), c.shock_tick, c.event_window)
+                es = event_study(series.select("tick", "price"), c.shock_tick, c.event_window)
                 out["event_study"] = {**es, "shock_tick": c.shock_tick, "shock_size_pct": c.shock_size,
                                       "window": c.event_window,
                                       "sign_matches": (es["sign"] == math.copysign(1.0, c.shock_size)

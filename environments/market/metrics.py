@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from environments.common import event_study, gini  # noqa: F401 - the market's event study and wealth gini
+from environments.common import gini  # noqa: F401 - the wealth gini, used by the market metrics
 
 from environments.market.policies import max_surplus
 

@@ -399,8 +399,18 @@ class TraitorsEnv(Environment):
             return cls.model_validate({"traitor_percent": {p: t * 10 for p, t in tenths.items()}, "trust": trust})
         return f
 
+    def _options_shown(self, a, kind: str, targets: list[str]) -> list[str]:
+        """The vote options in the order a model sees them: its own seeded shuffle."""
+        shown = list(targets)
+        if self.svc is not None and self.policy_of(a) == "llm":
+            self.rng_for("vote_options", kind, self.tick, a.aid).shuffle(shown)
+        return shown
+
     def _vote_fallback(self, a, targets, kind: str, bloc_target: str | None, seen: dict):
-        cls = vote_model(targets)
+        # a model sees its options in its own seeded order: SmolLM2-135M picked the first listed
+        # target almost every time, which in seat order is a vote for p1 (docs/embedded.md); the
+        # scripted policies draw from ``targets`` in seat order, so their votes are unchanged
+        cls = vote_model(self._options_shown(a, kind, targets))
 
         def f():
             rng = self.rng_for("vote", kind, self.tick, a.aid)
@@ -545,8 +555,8 @@ class TraitorsEnv(Environment):
             return
         target, _, _ = self._team_vote(
             "recruit", "recruit_pick", faithful,
-            f"Round {self.tick}: a fellow traitor was banished. Choose one faithful to invite to join the "
-            f"traitors: {', '.join(self.display(f) for f in faithful)}.")
+            lambda shown: f"Round {self.tick}: a fellow traitor was banished. Choose one faithful to invite to "
+                          f"join the traitors: {', '.join(self.display(f) for f in shown)}.")
         if target is None:
             return
         cand = self.by_id[target]
@@ -607,7 +617,8 @@ class TraitorsEnv(Environment):
         if not traitors or not targets:
             return
         target, tie, votes = self._team_vote("murder", "murder", targets,
-                                             f"Night {self.tick}: choose a faithful to murder: {', '.join(targets)}.")
+                                             lambda shown: f"Night {self.tick}: choose a faithful to murder: "
+                                                           f"{', '.join(shown)}.")
         self.emit("vote_result", {"vote_kind": "murder", "counts": dict(sorted(Counter(votes.values()).items())),
                                   "target": target, "tie": tie}, actor="host", visibility=team("traitors"))
         if target:
@@ -615,7 +626,7 @@ class TraitorsEnv(Environment):
             self.murdered_last = target
         self._win_check()
 
-    def _team_vote(self, kind: str, purpose: str, targets: list[str], ask: str):
+    def _team_vote(self, kind: str, purpose: str, targets: list[str], ask):
         """The alive traitors' secret vote over ``targets`` on the team channel.
 
         Fallback: one seeded target shared by the whole team (bloc). Returns
@@ -626,8 +637,10 @@ class TraitorsEnv(Environment):
         shared = targets[int(rng.integers(len(targets)))]
 
         def req(a):
-            cls = vote_model(targets)  # built only when a request is (a new target set costs ~1 ms)
-            return ActRequest(a, purpose, cls, ask, (lambda: cls(target=shared)), max_tokens=self.cfg.vote_tokens)
+            shown = self._options_shown(a, kind, targets)
+            cls = vote_model(shown)  # built only when a request is (a new target set costs ~1 ms)
+            return ActRequest(a, purpose, cls, ask(shown), (lambda: cls(target=shared)),
+                              max_tokens=self.cfg.vote_tokens)
 
         votes: dict[str, str] = {}
         for a, r in zip(traitors, act_batch(self, traitors, purpose, req,

@@ -19,6 +19,7 @@
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -76,8 +77,19 @@ def speech_problems(text: str, names: Mapping[str, str], speaker: str | None = N
     """Why a speech is not legible (empty list: it is). ``names`` maps player id -> name; the
     speaker's own id and name do not count as naming a player ("I am Ximena" says nothing).
     ``earlier``: other players' earlier speeches; repeating one word for word is a ``copy``."""
+    return _problems(text, _naming(tuple(sorted(names.items())), speaker), {_norm(e) for e in earlier})
+
+
+@functools.lru_cache(maxsize=4096)
+def _naming(names: tuple[tuple[str, str], ...], speaker: str | None) -> re.Pattern | None:
+    """One compiled pattern per (table, speaker): a speech names someone when it matches."""
+    keys = [re.escape(k) for p, n in names if p != speaker for k in (p, n) if k]
+    return re.compile(r"(?<![\w])(" + "|".join(keys) + r")(?![\w])", re.I) if keys else None
+
+
+def _problems(text: str, naming: re.Pattern | None, earlier_norm: set[str]) -> list[str]:
     out = []
-    if _norm(text) and _norm(text) in {_norm(e) for e in earlier}:
+    if _norm(text) and _norm(text) in earlier_norm:
         out.append("copy")
     n = len(text.split())
     if not WORDS_MIN <= n <= WORDS_MAX:
@@ -86,9 +98,7 @@ def speech_problems(text: str, names: Mapping[str, str], speaker: str | None = N
         out.append("markup")
     if SCAFFOLD.search(text):
         out.append("scaffolding")
-    others = {p: n for p, n in names.items() if p != speaker}
-    keys = [re.escape(k) for k in [*others, *others.values()] if k]
-    if not keys or not re.search(r"(?<![\w])(" + "|".join(keys) + r")(?![\w])", text, re.I):
+    if naming is None or not naming.search(text):
         out.append("names nobody")
     return out
 
@@ -115,9 +125,19 @@ def legible_speech_share(events: pl.DataFrame) -> float | None:
     sp = speeches(events)
     if not sp:
         return None
-    names = _names(events)
-    ok = sum(bool(s.get("valid", True)) and is_legible(str(s.get("text") or ""), names, s.get("pid"),
-                                                         _earlier(sp, i)) for i, s in enumerate(sp))
+    table = tuple(sorted(_names(events).items()))
+    said: dict[Any, set[str]] = {}  # normalised speeches so far, by speaker (a copy is of someone else's)
+    everyone: dict[str, int] = {}   # normalised text -> how many speakers said it
+    ok = 0
+    for s in sp:
+        text, pid = str(s.get("text") or ""), s.get("pid")
+        mine, t = said.setdefault(pid, set()), _norm(text)
+        # a copy when another player said the same words before (only that text is looked up)
+        earlier = {t} if everyone.get(t, 0) > (t in mine) else set()
+        ok += bool(s.get("valid", True)) and not _problems(text, _naming(table, pid), earlier)
+        if t not in mine:
+            mine.add(t)
+            everyone[t] = everyone.get(t, 0) + 1
     return ok / len(sp)
 
 

@@ -23,6 +23,8 @@ from typing import Any
 
 import polars as pl
 
+from sim.events import Rows
+
 from .scrub import Scrubber
 from .types import ChatRequest
 
@@ -106,8 +108,6 @@ SORT_KEYS = ["call_id", "reask", "attempt"]
 class Ledger:
     def __init__(self, run_id: str = ""):
         self.run_id = run_id
-        from sim.events import Rows
-
         self.rows: Rows = Rows(rows_of)  # old rows may live in parts only (sim.events.Rows)
         self._lock = threading.Lock()  # the local provider settles from worker threads
         self.flushed = 0

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from environments.common import event_study
 from environments.market import metrics as m
 from environments.market.book import Side
 from environments.market.policies import (
@@ -165,12 +166,12 @@ def test_trader_pnl_marks_to_market():
 
 def test_event_study():
     prices = pl.DataFrame({"tick": list(range(10)), "price": [10] * 5 + [12] * 5})
-    out = m.event_study(prices, shock_tick=5, window=3)
+    out = event_study(prices, shock_tick=5, window=3)
     assert (out["pre_mean"], out["post_mean"]) == (10, 12)
     assert out["change_pct"] == pytest.approx(20.0) and out["sign"] == 1.0
-    down = m.event_study(prices.with_columns(pl.col("price").reverse()), 5, 2)
+    down = event_study(prices.with_columns(pl.col("price").reverse()), 5, 2)
     assert down["sign"] == -1.0 and down["change_pct"] == pytest.approx(-100 * 2 / 12)
-    empty = m.event_study(prices, shock_tick=50, window=3)
+    empty = event_study(prices, shock_tick=50, window=3)
     assert math.isnan(empty["change_pct"]) and empty["sign"] == 0.0
 
 

@@ -177,8 +177,11 @@ def _story(res) -> list[str]:
     """The environment's story of the run (``Environment.story``); never breaks the end of a run."""
     from environments.registry import env_class
 
+    cls = env_class(res.summary["env"])
+    if not cls.reads_events:  # its story is empty, and a long run's log is not loaded just to say so
+        return []
     try:
-        return env_class(res.summary["env"]).story(res.events)
+        return cls.story(res.events)
     except Exception:  # noqa: BLE001 - a story is a courtesy
         return []
 

@@ -286,7 +286,7 @@ class Environment(mesa.Model):
     # vote, a labour choice, an order): the VOC gate weighs extra compute against it, and
     # deliberation policies apply to these purposes unless deliberation.purposes says otherwise
     stakes: ClassVar[Mapping[str, float]] = {}
-    # whether outcome() and artifacts() read the event log; False: a long run's log is never loaded at finish
+    # whether outcome(), artifacts() and story() read the event log; False: a long run's log is never loaded at finish
     reads_events: ClassVar[bool] = True
 
     def __init__(self, env_cfg: dict, seed: int, agent_cfg: dict | None = None, llm_cfg: dict | None = None):

@@ -311,13 +311,15 @@ class Simulation:
         self.start()
         bar = _Progress(show, self.cfg, self.env)
         try:
-            while self.step():
+            while not self.done:
+                more = self.step()
                 bar.update(self.ledger)
+                if on_tick:  # after every tick played, the last one included
+                    on_tick(self)
+                if not more:
+                    break
                 if delay:
                     time.sleep(delay)
-                if on_tick:
-                    on_tick(self)
-            bar.update(self.ledger)
         except KeyboardInterrupt:
             self.env.status = "failed"
             error = KeyboardInterrupt("interrupted")

@@ -141,6 +141,7 @@ class Expert(Player):
 class MacroEnv(Environment):
     name = "macro"
     phases = ("news", "decide", "work", "tax", "market", "adjust", "survey")
+    reads_events = False  # the outcome comes from the economy's state, never the event log
     Config = MacroConfig
     # ~13 importance a month per household, so the default reflection threshold (40) fires about quarterly
     memory_importance = {"household": 6, "economy": 5, "news": 9, "annual": 7, "forecast": 3, "survey_result": 4}

@@ -189,6 +189,7 @@ class Planner(Player):
 class TaxationEnv(Environment):
     name = "taxation"
     phases = ("policy", "labor", "tax")
+    reads_events = False  # the outcome comes from the economy's state, never the event log
     Config = TaxationConfig
     memory_importance = {"schedule": 8, "tax": 6, "labor": 4, "period_metrics": 5}
 

@@ -131,3 +131,11 @@ def _stop_after(tick: int):
         if s.env.tick >= tick:
             raise RuntimeError("stopped by the test")
     return on_tick
+
+
+def test_on_tick_sees_every_tick_the_last_one_included():
+    seen = []
+    res = sim.run(["env=market", "llm=scripted", "run.dir=null", "env.n_traders=4", "env.ticks=5", "seed=2"],
+                  progress=False, on_tick=lambda s: seen.append(s.env.tick))
+    assert res.summary["ticks"] == 5
+    assert seen == [1, 2, 3, 4, 5]

@@ -38,11 +38,14 @@ class Profile:
     examples: bool  # show the environment's example answer
     temperature: float | None  # upper bound on the endpoint's sampling temperature
     plain_memories: bool  # "[t2 speech] p3: ..." -> "Round 2, p3 said: ..."
+    # others' words quoted verbatim in the context; False: only whom each speaker named (SmolLM2-135M
+    # repeated the last speech it read word for word: 12 of 28 speeches in one round, docs/embedded.md)
+    quote_speeches: bool = True
 
 
 PROFILES = {
     "full": Profile("full", "act", "user", None, None, False, None, False),
-    "small": Profile("small", "act_small", "user_small", 1, 100, True, 0.3, True),
+    "small": Profile("small", "act_small", "user_small", 1, 100, True, 0.3, True, quote_speeches=False),
 }
 # providers whose models are small enough for the small profile under prompt_profile=auto
 SMALL_PROVIDERS = frozenset({"local"})

@@ -244,6 +244,10 @@ class TraitorsEnv(Environment):
     def roles(self) -> dict[str, str]:
         return {a.aid: a.role for a in self.players()}
 
+    def context_for(self, *agents: TraitorPlayer) -> str:
+        """The shared game context, with today's speeches quoted unless a small-profile agent reads it."""
+        return texts.context(self, quote=all(a.profile.quote_speeches for a in agents))
+
     def speech_mode(self, a: TraitorPlayer) -> str:
         """``free`` or ``grammar`` for this agent (``auto``: grammar on the small prompt profile)."""
         m = self.cfg.speech
@@ -333,7 +337,7 @@ class TraitorsEnv(Environment):
             for a in self._speakers(pass_no):
                 topic = TOPICS[(self.tick - 1) % len(TOPICS)] if pass_no == 0 else REACTIONS[(self.tick + pass_no) % len(REACTIONS)]
                 # the topic comes last, after who the speaker is: a small model answers the last line
-                obs = (lambda topic=topic: f"{texts.context(self)}{OWN_PART}{topic} Answer in one sentence "
+                obs = (lambda topic=topic, a=a: f"{self.context_for(a)}{OWN_PART}{topic} Answer in one sentence "
                        f"(at most {self.cfg.words_max} words) that names a player.")
                 cls = self.speech_cls(a, [x.aid for x in self.alive() if x.aid != a.aid])
                 r = self.act(ActRequest(a, "speak", cls, obs, self._speech_fallback(a, topic, cls),
@@ -354,12 +358,12 @@ class TraitorsEnv(Environment):
             if fmt == "top":  # a seeded shuffled order per agent and round (position bias is not a seat ramp)
                 order = [str(p) for p in self.rng_for("belief_order", self.tick, a.aid).permutation(others)]
                 cls = forms.top_belief_model(order)
-                ask = (f"{texts.context(self)}Secret form: name the player you most suspect of being a traitor, "
+                ask = (f"{self.context_for(a)}Secret form: name the player you most suspect of being a traitor, "
                        f"and the player you trust most.{OWN_PART}Your form lists: "
                        f"{', '.join(self.display(p) for p in order)}.")
             elif fmt == "list":
                 cls = belief_model(others, fmt)
-                ask = (f"{texts.context(self)}Secret form: give each other player's chance of being a traitor "
+                ask = (f"{self.context_for(a)}Secret form: give each other player's chance of being a traitor "
                        "in tenths (0-10), high for those you suspect, then split 10 trust points among them."
                        f"{OWN_PART}"
                        f"Your form lists, in this order: {', '.join(others)}.")
@@ -450,7 +454,7 @@ class TraitorsEnv(Environment):
         def req(a):
             targets = [x.aid for x in alive if x.aid != a.aid]
             cls, fb = self._vote_fallback(a, targets, "banish", bloc, votes)
-            obs = lambda: f"{texts.context(self)}Secret banishment vote: choose one other player to banish."
+            obs = lambda: f"{self.context_for(a)}Secret banishment vote: choose one other player to banish."
             return ActRequest(a, "vote", cls, obs, fb, validate=validate_for(a), max_tokens=self.cfg.vote_tokens)
 
         if self.cfg.vote_visibility == "secret":
@@ -530,7 +534,7 @@ class TraitorsEnv(Environment):
 
         def req(a):
             cls = self.speech_cls(a, [x.aid for x in self.alive() if x.aid != a.aid] + [self.banished_last])
-            return ActRequest(a, "react", cls, lambda: f"{texts.context(self)}{OWN_PART}{who} was just "
+            return ActRequest(a, "react", cls, lambda: f"{self.context_for(a)}{OWN_PART}{who} was just "
                               "banished. React in one sentence that names a player.",
                               lambda: cls(text=line), max_tokens=self.cfg.speech_tokens)
 
@@ -592,7 +596,7 @@ class TraitorsEnv(Environment):
         faithful = [a.aid for a in self.alive("faithful")]
         line = f"Let us take out {faithful[0]}." if faithful else ""
         for step in ("propose", "agree"):
-            obs = (f"{texts.context(self)}{OWN_PART}Secret traitors' meeting ({step}). Faithful still playing: "
+            obs = (f"{self.context_for(*traitors)}{OWN_PART}Secret traitors' meeting ({step}). Faithful still playing: "
                    f"{', '.join(faithful)}. In one sentence: whom should we murder tonight?")
 
             def said(a, r, step=step):

@@ -8,6 +8,7 @@ share everything before the newest speech.
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING
 
 from sim.events import PUBLIC
@@ -42,13 +43,24 @@ def speeches_today(env: "TraitorsEnv") -> list[tuple[str, str]]:
     return out[::-1]
 
 
-def context(env: "TraitorsEnv", speeches: bool = True) -> str:
-    """Round, players still in, the history, and (optionally) what was said today."""
+def named_in(env: "TraitorsEnv", speaker: str, text: str) -> list[str]:
+    """The other players a speech names (by id or name), in seat order."""
+    words = {w.lower() for w in re.findall(r"\w+", text)}
+    return [p for p in env.order if p != speaker
+            and (p.lower() in words or (env.by_id[p].name or "").lower() in words)]
+
+
+def context(env: "TraitorsEnv", speeches: bool = True, quote: bool = True) -> str:
+    """Round, players still in, the history, and (optionally) what was said today: quoted, or
+    (``quote=False``, the small prompt profile) only whom each speaker named."""
     alive = ", ".join(env.display(a.aid) for a in env.alive())
     s = f"Round {env.tick}. Still playing: {alive}.\n{history(env)}"
     said = speeches_today(env) if speeches else []
-    if said:
+    if said and quote:
         s += "Said today:\n" + "".join(f"{env.display(p)}: {t}\n" for p, t in said)
+    elif said:
+        s += "Today " + "; ".join(f"{env.display(p)} named " + (", ".join(env.display(n) for n in named_in(env, p, t))
+                                                                 or "nobody") for p, t in said) + ".\n"
     return s
 
 

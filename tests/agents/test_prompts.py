@@ -52,7 +52,10 @@ def test_a_phase_shares_everything_but_the_agents_own_part(profile):
         # still playing and what was said, and no agent's own text
         shared = min(_common(users[0], u) for u in users[1:])
         head = users[0][:shared]
-        assert "Still playing:" in head and "Said today:" in head
+        # the full profile quotes today's speeches; the small one says only whom each speaker named
+        assert "Still playing:" in head and ("Said today:" if profile == "full" else "Today p") in head
+        if profile == "small":
+            assert "Said today:" not in head and " named " in head
         assert word in head  # the phase's question is shared too
         assert "Your player id" not in head and "Your form lists" not in head
 

@@ -276,8 +276,11 @@ class MemoryStream:
         texts, ticks, imps, seqs = [], [], [], []
         batch: set[int] = set()  # dedupes repeats within this call too
         for row in events_rows:
-            seq = int(_field(row, "seq"))
-            if seq in self._seen_seqs or seq in batch or not visible_to(_field(row, "visibility"), viewer_id, teams):
+            # one type check per row, not per field: deliveries scan every new event for every agent
+            is_map = type(row) is dict or isinstance(row, Mapping)
+            seq = int(row["seq"] if is_map else row.seq)
+            if seq in self._seen_seqs or seq in batch \
+                    or not visible_to(row["visibility"] if is_map else row.visibility, viewer_id, teams):
                 continue
             batch.add(seq)
             kind, tick = _field(row, "kind"), int(_field(row, "tick"))

@@ -366,6 +366,8 @@ class Deliberation:
     def record(self, env, plans: list[Plan]) -> None:
         """One row per decision into ``env.deliberations``, costs read from the ledger rows of its calls."""
         rows = self.client.ledger.rows[min(p.ledger_from for p in plans):]
+        # oracle tiers are simulated: a record says whether a language model answered any of its calls
+        llm = {ep.provider_name for ep in self.client.endpoints.values() if ep.is_llm}
         by_call: dict[int, list] = {}
         for row in rows:
             by_call.setdefault(row.call_id, []).append(row)
@@ -379,7 +381,7 @@ class Deliberation:
                 "chosen": json.dumps(action.model_dump(mode="json"), sort_keys=True) if action is not None else None,
                 "valid": bool(p.result.valid) if p.result is not None else False,
                 "correct": None if p.truth is None or action is None else bool(p.truth.is_right(action)),
-                "stake": p.stake,
+                "stake": p.stake, "is_llm": any(r.provider in llm and r.outcome == "ok" for r in mine),
                 "tokens_in": int(sum(r.tokens_in for r in mine)), "tokens_out": int(sum(r.tokens_out for r in mine)),
                 "nano_usd": int(sum(r.cost_nano for r in mine)), "call_ids": list(p.used)})
 
@@ -433,6 +435,6 @@ def records_frame(records: list[dict]):
     schema = {"tick": pl.Int64, "phase": pl.Utf8, "agent": pl.Utf8, "role": pl.Utf8, "purpose": pl.Utf8,
               "policy": pl.Utf8, "tiers_tried": pl.List(pl.Utf8), "samples": pl.Int64, "budget": pl.Int64,
               "scores": pl.List(pl.Float64), "chosen": pl.Utf8, "valid": pl.Boolean, "correct": pl.Boolean,
-              "stake": pl.Float64, "tokens_in": pl.Int64, "tokens_out": pl.Int64, "nano_usd": pl.Int64,
+              "stake": pl.Float64, "is_llm": pl.Boolean, "tokens_in": pl.Int64, "tokens_out": pl.Int64, "nano_usd": pl.Int64,
               "call_ids": pl.List(pl.Int64)}
     return pl.DataFrame(records, schema=schema)

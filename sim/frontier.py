@@ -386,7 +386,7 @@ def cell_of_run(run_path: Path, root: Path | None = None, up: int = 4) -> tuple[
 
 
 def frontier_chart(df, title: str = "Inference production frontier"):
-    """Outcome vs spend per cell with interval bars, the Pareto hull as a line."""
+    """Outcome vs spend per cell with 95% interval bars, the Pareto hull as a line inside its 95% outcome band."""
     import altair as alt
 
     data = df.to_pandas() if hasattr(df, "to_pandas") else df
@@ -397,6 +397,8 @@ def frontier_chart(df, title: str = "Inference production frontier"):
         tooltip=["cell", "spend_mean", "outcome_mean", "cop", "cop_lo", "cop_hi", "games"])
     ybars = base.mark_rule().encode(y="outcome_lo:Q", y2="outcome_hi:Q", color="policy:N")
     xbars = base.mark_rule().encode(x="spend_lo:Q", x2="spend_hi:Q", color="policy:N")
-    hull = alt.Chart(data[data["on_hull"]].sort_values("spend_mean")).mark_line(color="black", strokeDash=[4, 3]) \
-        .encode(x="spend_mean:Q", y="outcome_mean:Q")
-    return (ybars + xbars + pts + hull).properties(title=title, width=560, height=360)
+    on_hull = alt.Chart(data[data["on_hull"]].sort_values("spend_mean"))
+    hull = on_hull.mark_line(color="black", strokeDash=[4, 3]).encode(x="spend_mean:Q", y="outcome_mean:Q")
+    # the hull's 95% outcome band: where the efficient frontier could lie, cell by cell
+    band = on_hull.mark_area(color="gray", opacity=0.2).encode(x="spend_mean:Q", y="outcome_lo:Q", y2="outcome_hi:Q")
+    return (band + ybars + xbars + pts + hull).properties(title=title, width=560, height=360)

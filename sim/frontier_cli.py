@@ -7,7 +7,8 @@ from pathlib import Path
 
 import yaml
 
-HELP = """usage: agora frontier [--out DIR] [--drop TIER ...] [--interval fieller|bootstrap] [--sweep] [overrides]
+HELP = """usage: agora frontier [--out DIR] [--drop TIER ...] [--interval fieller|bootstrap] [--sweep]
+                      [--shapley agents|phases [--players A,B,...] [--shapley-seeds K]] [overrides]
 
 Runs every cell of a grid on the same seeds (common random numbers) and writes, in --out
 (default runs/frontier): frontier.parquet (one row per cell: spend, outcome and cost-of-pass
@@ -26,6 +27,11 @@ Grid keys (the rest are `agora run` overrides, e.g. env=traitors llm=oracle):
   Without: every game in this process, no run folders.
 The table's mv column is the marginal value of compute: outcome per extra USD over the
 next-smaller budget of the same policy and tier, with a 95% interval (mv_lo, mv_hi).
+--shapley agents|phases: for every cell whose policy deliberates, split its extra spend and
+  extra success (over the single-call baseline) among the agents or phases by their Shapley
+  values, on the first K seeds (--shapley-seeds, default 10) and written to DIR/shapley.parquet.
+  Players: --players, else every agent (phase) that made a non-scripted call. Exact (2^n
+  coalitions x K games per cell) up to 10 players, sampled above: for small populations.
 Oracle tiers are simulated (known accuracy and cost), not an LLM.
 """
 
@@ -33,13 +39,27 @@ DEFAULTS = {"tiers": ["small", "medium", "large"], "policies": ["single", "casca
             "budgets": [None], "seeds": 50, "n": 5}
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one `error:` line from main, not argparse's usage block
+        raise ValueError(f"{message}; see agora frontier --help")
+
+
 def parse(argv: list[str]) -> tuple[argparse.Namespace, dict, list[str]]:
-    ap = argparse.ArgumentParser(prog="agora frontier", add_help=False)
+    ap = _Parser(prog="agora frontier", add_help=False)
     ap.add_argument("--out", default="runs/frontier")
     ap.add_argument("--drop", action="append", default=[])
     ap.add_argument("--interval", choices=["fieller", "bootstrap"], default="fieller")
     ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--shapley", choices=["agents", "phases"], default=None)
+    ap.add_argument("--players", default=None)
+    ap.add_argument("--shapley-seeds", type=int, default=None)
     a, rest = ap.parse_known_args(argv)
+    if (a.players is not None or a.shapley_seeds is not None) and a.shapley is None:
+        raise ValueError("--players and --shapley-seeds go with --shapley agents|phases")
+    if a.shapley_seeds is not None and a.shapley_seeds < 1:
+        raise ValueError(f"--shapley-seeds {a.shapley_seeds}: a whole number >= 1")
+    a.shapley_seeds = a.shapley_seeds or 10
+    a.players = [p for p in a.players.split(",") if p] if a.players is not None else None
     grid, overrides, a.hydra = dict(DEFAULTS), [], []
     for o in rest:
         key, eq, value = o.partition("=")
@@ -94,7 +114,36 @@ def main(argv: list[str]) -> int:
     df, games = run_frontier(overrides, g["tiers"], g["policies"], g["budgets"], range(g["seeds"]), a.drop,
                              g["n"], a.interval, sweep=sweep, out=Path(a.out))
     paths = write(df, Path(a.out), games=games)
+    if a.shapley:
+        paths.append(_shapley(a, g, overrides))
     print(df.select("cell", "games", "spend_mean", "outcome_mean", "outcome_lo", "outcome_hi", "cop", "cop_lo",
                     "cop_hi", "mv", "mv_lo", "mv_hi", "on_hull"))
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
+
+
+def _shapley(a, g: dict, overrides: list[str]) -> Path:
+    """shapley.parquet: each deliberating cell's spend and success split among agents or phases."""
+    import polars as pl
+
+    from sim.frontier import cell_overrides, cells
+    from sim.shapley import attribute, players_of
+
+    seeds = range(min(a.shapley_seeds, g["seeds"]))
+    frames = []
+    for c in cells(g["tiers"], g["policies"], g["budgets"], a.drop):
+        if c.policy == "single":
+            continue  # nothing to attribute: the single call is the baseline itself
+        ov = [*overrides, *cell_overrides(c, g["tiers"], a.drop, g["n"])]
+        players = a.players if a.players is not None else players_of(ov, a.shapley, seeds)
+        if players:
+            frames.append(attribute(ov, players, a.shapley, seeds).select(pl.lit(c.name).alias("cell"), pl.all()))
+    out = Path(a.out) / "shapley.parquet"
+    df = pl.concat(frames, how="vertical") if frames else pl.DataFrame(
+        schema={"cell": pl.Utf8, "player": pl.Utf8, "by": pl.Utf8, "phi_spend": pl.Float64,
+                "phi_outcome": pl.Float64, "se_spend": pl.Float64, "se_outcome": pl.Float64, "method": pl.Utf8,
+                "games_per_coalition": pl.Int64})
+    df.write_parquet(out)
+    with pl.Config(tbl_rows=-1):
+        print(df.select("cell", "player", "phi_spend", "phi_outcome", "se_spend", "method"))
+    return out

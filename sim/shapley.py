@@ -71,6 +71,29 @@ def shapley(players: Sequence[Hashable], value: Callable[[frozenset], Sequence[f
     return {"phi": phi, "se": se, "method": "sampled", "coalitions": len(cache)}
 
 
+def players_of(base: list[str], by: str = "agents", seeds: Sequence[int] = range(20)) -> list[str]:
+    """The agents (or phases) that made a non-scripted call in any game of the full policy on ``seeds``.
+
+    Scripted agents ignore deliberation and a phase without model calls has nothing to
+    deliberate: both are null players (exactly 0), so leaving them out saves half the
+    coalitions per player left out and changes no one else's value.
+    """
+    from sim.config import compose, to_dict
+    from sim.runner import _run_memory
+
+    col = {"agents": "agent", "phases": "phase"}.get(by)
+    if col is None:
+        raise ValueError(f"by={by!r}: agents or phases")
+    cfg = to_dict(compose([*base, "run.dir=null", "run.checkpoint=false"]))
+    found: set[str] = set()
+    for seed in seeds:
+        led = _run_memory({**cfg, "seed": int(seed)}).ledger
+        if led.height:
+            rows = led.filter(led["provider"] != "scripted")
+            found |= {x for x in rows[col].to_list() if x}
+    return sorted(found)
+
+
 def attribute(base: list[str], players: Sequence[str], by: str = "agents", seeds: Sequence[int] = range(20),
               exact_max: int = MAX_EXACT, samples: int = 200):
     """Shapley attribution of spend (USD per game) and success to ``players`` (agent ids or phases).

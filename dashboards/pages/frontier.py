@@ -42,3 +42,15 @@ hull = df.filter(pl.col("on_hull")).sort("spend_mean")
 if hull.height:
     st.subheader("On the Pareto hull")
     st.dataframe(hull.select("cell", "spend_mean", "outcome_mean", "cop", "cop_lo", "cop_hi"), hide_index=True)
+shap_path = pick.parent / "shapley.parquet"
+if shap_path.is_file():  # written by `agora frontier --shapley agents|phases`
+    try:
+        shap = pl.read_parquet(shap_path)
+    except Exception as e:  # noqa: BLE001
+        st.warning(f"{shap_path}: cannot read ({type(e).__name__})")
+    else:
+        st.subheader("Shapley attribution of spend")
+        st.caption("Each deliberating cell's extra spend (phi_spend, USD per game) and extra success (phi_outcome) "
+                   "over the single-call baseline, split among agents or phases by their Shapley values; they sum "
+                   "to the cell's total. se_*: standard errors when sampled (above 10 players).")
+        st.dataframe(shap, hide_index=True, width="stretch")

@@ -5,9 +5,12 @@
     python benchmarks/engine_overhead.py --no-reference   # skip the per-agent reference runs
     python benchmarks/engine_overhead.py --only traitors_1000 market_1000   # some scenarios
 
-Each scenario runs twice in the same process: through the batch path (scripted decisions of a
-phase as arrays, sim/batch.py) and through the per-agent reference path
-(``engine.batch_scripted=false``); ``<label>_speedup_vs_reference`` is their ratio. The target
+Each scenario runs ``--repeats`` times (default 3) on each path in the same process, interleaved:
+the batch path (scripted decisions of a phase as arrays, sim/batch.py) and the per-agent
+reference path (``engine.batch_scripted=false``); figures are medians and
+``<label>_speedup_vs_reference`` is their ratio. Before each timed run the heap left by the
+imports and earlier runs is collected and frozen (``--no-freeze`` skips it), as sim/montecarlo.py
+does for its games. The target
 is >= 50,000 scripted agent-steps/s per environment at 1,000 agents. ``agent_steps_per_s`` divides by
 the run's wall time (setup and the final frames included); ``tick_agent_steps_per_s`` by the ticks alone.
 
@@ -27,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -104,13 +109,29 @@ def direct_provider_us(n: int) -> float:
         return r.run(go()) / n * 1e6
 
 
-def run_one(overrides: list[str]) -> dict[str, float]:
+def run_one(overrides: list[str], freeze: bool = True) -> dict[str, float]:
     """One run through the session API: wall from summary.json, and the ticks alone (setup and the
-    final frames excluded), which is what a long run's throughput tends to."""
+    final frames excluded), which is what a long run's throughput tends to.
+
+    With ``freeze`` the heap that exists before the run (modules, earlier scenarios) is collected
+    and frozen first, as ``sim/montecarlo.py`` does for its games: otherwise one full collection
+    of the ~340k objects the imports leave (0.1-0.25 s here) lands in the run or not, by chance.
+    """
     from sim.config import compose, to_dict
     from sim.runner import Simulation
 
     session = Simulation(to_dict(compose(overrides + COMMON)), None)
+    if freeze:
+        gc.collect()
+        gc.freeze()
+    try:
+        return _timed(session)
+    finally:
+        if freeze:
+            gc.unfreeze()
+
+
+def _timed(session) -> dict[str, float]:
     session.start()
     tick_s = 0.0
     more = True
@@ -127,32 +148,47 @@ def run_one(overrides: list[str]) -> dict[str, float]:
             "tick_agent_steps_per_s": steps / tick_s if tick_s > 0 else float("nan")}
 
 
+def _median(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the repeats (the box is shared: one run is one draw of its load)."""
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-reference", action="store_true", help="skip the per-agent reference runs")
     ap.add_argument("--only", nargs="+", default=None, metavar="LABEL", help="just these scenarios")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="timed runs per path, interleaved; figures are medians (default 3)")
+    ap.add_argument("--no-freeze", action="store_true",
+                    help="do not collect and freeze the heap before each timed run (see run_one)")
     a = ap.parse_args(argv)
     direct = direct_provider_us(2000)
     figs: dict[str, float] = {"direct_scripted_provider_us_per_call": direct}
+    freeze = not a.no_freeze
     for label, ov in scenarios(a.quick):
         if a.only and label not in a.only:
             continue
         try:
             for path in ("true", "false"):  # warm both paths (imports, model classes) on one tick
                 sim.run(ov + COMMON + ["run.max_ticks=1", f"engine.batch_scripted={path}"], progress=False)
-            out = run_one(ov)
+            runs, refs = [], []
+            for _ in range(max(1, a.repeats)):  # interleaved, so both paths see the same load
+                runs.append(run_one(ov, freeze))
+                if not a.no_reference and runs[-1]["agent_steps"]:
+                    refs.append(run_one(ov + ["engine.batch_scripted=false"], freeze))
         except Exception as e:  # envs are still being written; a broken one must not hide the rest
             print(f"note: {label} skipped: {type(e).__name__}: {str(e)[:200]}")
             continue
+        out = _median(runs)
         if not out["agent_steps"]:
             print(f"note: {label} took no metered decisions (scripted agents bypass the client?)")
         for k, v in out.items():
             figs[f"{label}_{k}"] = v
         if out["agent_steps"]:
             figs[f"{label}_engine_over_direct_ratio"] = out["us_per_agent_step"] / direct
-        if not a.no_reference and out["agent_steps"]:
-            ref = run_one(ov + ["engine.batch_scripted=false"])
+        if refs:
+            ref = _median(refs)
             figs[f"{label}_reference_agent_steps_per_s"] = ref["agent_steps_per_s"]
             figs[f"{label}_reference_tick_agent_steps_per_s"] = ref["tick_agent_steps_per_s"]
             figs[f"{label}_speedup_vs_reference"] = out["agent_steps_per_s"] / ref["agent_steps_per_s"]

@@ -19,11 +19,13 @@ the bulk path writes ``ok`` rows without re-checking them).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Sequence
+import gc
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from pydantic import BaseModel
 
-from sim.events import private
+from sim.events import quote
 from sim.inference.client import ActResult
 from sim.inference.ledger import LedgerRow
 
@@ -62,6 +64,7 @@ def batch_enabled(env: "Environment") -> bool:
 def direct_mask(env: "Environment", agents: Sequence["PlayerBase"]) -> list[bool]:
     """Per agent: answered by the scripted policy on a direct endpoint (decided in place, no client)."""
     client = env.svc.client
+    humans = env.svc.humans  # without human seats a scripted endpoint's agent is scripted (``policy_of``)
     seen: dict[str, bool] = {}
     out = []
     for a in agents:
@@ -69,7 +72,7 @@ def direct_mask(env: "Environment", agents: Sequence["PlayerBase"]) -> list[bool
         if d is None:
             ep = client.endpoint(a.endpoint)
             d = seen[a.endpoint] = ep.direct and ep.scripted
-        out.append(d and env.policy_of(a) == "scripted")
+        out.append(d and (not humans or env.policy_of(a) == "scripted"))
     return out
 
 
@@ -78,13 +81,15 @@ def record_scripted(env: "Environment", agents: Sequence["PlayerBase"], purpose:
     """The ledger rows and ``llm_call`` events of ``len(agents)`` valid scripted decisions, in bulk.
 
     The same rows ``act_all`` + ``Client.act_direct`` write one request at a time: one
-    call id each in order, one ``ok`` ledger row, one private ``llm_call`` event.
+    call id each in order, one ``ok`` ledger row, one private ``llm_call`` event (its payload
+    text from a template: ``dumps`` of the same dict, keys in sorted order).
     """
     client = env.svc.client
     ledger = client.ledger
     cid = client.next_call_id
     client.next_call_id += len(agents)
     tick, phase, run_id = env.tick, env.phase, ledger.run_id
+    tail = f',"purpose":{quote(purpose)},"reason":"","source":"scripted","valid":true}}'
     eps: dict[str, tuple] = {}
     rows, items = [], []
     for a in agents:
@@ -94,13 +99,46 @@ def record_scripted(env: "Environment", agents: Sequence["PlayerBase"], purpose:
             cap = int(max_tokens or ep.params.get("max_tokens") or 96)
             e = eps[a.endpoint] = (ep.model, ep.price_version, cap)
         aid = a.aid
-        rows.append(LedgerRow(cid, 1, tick, phase, aid, purpose, 0, "scripted", a.endpoint, e[0], e[1], "",
-                              max_tokens=e[2], run_id=run_id))
-        items.append((aid, {"call_id": cid, "purpose": purpose, "source": "scripted", "valid": True,
-                            "reason": ""}, private(aid)))
+        rows.append(LedgerRow(cid, 1, tick, phase, aid, purpose, 0, "scripted", a.endpoint, e[0], e[1], "", 0, e[2],
+                              run_id=run_id))
+        items.append((aid, "llm_call", f'{{"call_id":{cid}{tail}', "private:" + aid))
         cid += 1
     ledger.rows.extend(rows)
-    env.emit_many("llm_call", items)
+    env.svc.events.extend_encoded(tick, phase, items)
+
+
+@contextmanager
+def collector_paused():
+    """The cyclic garbage collector held off for a bulk phase (reference counting still frees as usual).
+
+    A bulk phase allocates tens of thousands of small objects that all live on (event rows,
+    ledger rows, orders); each few hundred of them would start a collection, and some of those
+    scan the whole heap (a 1,000-trader market's agents). Held off, the phase's objects are
+    looked at once, by the first collection after it. Nested pauses keep the outer one's state.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def decide_bulk(env: "Environment", agents: Sequence["PlayerBase"], purpose: str, decide: Callable[[], Any],
+                max_tokens: int | None = None) -> Any | None:
+    """``decide()`` for a phase whose agents are all scripted on a direct endpoint, else None.
+
+    The bulk half of ``act_batch`` for an environment that applies the decisions itself
+    (whatever ``decide`` returns: columns, not one action object per agent): the ledger rows
+    and ``llm_call`` events are written as ``act_batch`` writes them. On None the caller
+    takes ``act_batch`` (mixed populations, the per-agent reference path).
+    """
+    if not agents or not batch_enabled(env) or not all(direct_mask(env, agents)):
+        return None
+    out = decide()
+    record_scripted(env, agents, purpose, max_tokens)
+    return out
 
 
 def act_batch(env: "Environment", agents: Sequence["PlayerBase"], purpose: str,

@@ -158,7 +158,8 @@ def _run(overrides: list[str]) -> int:
 def _print_done(res) -> int:
     s = res.summary
     llm = s["llm"]
-    kind = "" if llm.get("is_llm") else " [scripted: not an LLM]"
+    what = "simulated tiers" if llm.get("provider") == "oracle" else "scripted"
+    kind = "" if llm.get("is_llm") else f" [{what}: not an LLM]"
     print(f"{s['env']} seed={s['seed']} status={s['status']} ticks={s['ticks']} "
           f"outcome={json.dumps(_headline(s['outcome']))}")
     print(f"llm: {llm['provider']}/{llm['model']}{kind} calls={llm['calls']} tokens_in={llm['tokens_in']} "

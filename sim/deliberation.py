@@ -435,6 +435,7 @@ def records_frame(records: list[dict]):
     schema = {"tick": pl.Int64, "phase": pl.Utf8, "agent": pl.Utf8, "role": pl.Utf8, "purpose": pl.Utf8,
               "policy": pl.Utf8, "tiers_tried": pl.List(pl.Utf8), "samples": pl.Int64, "budget": pl.Int64,
               "scores": pl.List(pl.Float64), "chosen": pl.Utf8, "valid": pl.Boolean, "correct": pl.Boolean,
-              "stake": pl.Float64, "is_llm": pl.Boolean, "tokens_in": pl.Int64, "tokens_out": pl.Int64, "nano_usd": pl.Int64,
+              "stake": pl.Float64, "is_llm": pl.Boolean,
+              "tokens_in": pl.Int64, "tokens_out": pl.Int64, "nano_usd": pl.Int64,
               "call_ids": pl.List(pl.Int64)}
     return pl.DataFrame(records, schema=schema)

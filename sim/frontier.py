@@ -11,7 +11,10 @@ percentile bootstrap over games. Both stay in [0, inf].
 outcome and cost-of-pass, their intervals, the marginal value of compute over the next-smaller
 budget of the same policy and tier (``mv``: outcome per extra USD, Fieller interval paired by
 game) and whether the cell is on the Pareto hull of (spend, outcome). ``drop`` removes a tier:
-the counterfactual frontier without it.
+the counterfactual frontier without it. ``baseline`` (run overrides, e.g. ``["llm=scripted"]``)
+adds the cost-of-pass of the success *gained over* that baseline, game by game on the same
+seeds: ``gain_mean`` (with its interval) and ``cop_gain`` = mean(spend) / mean(success -
+baseline success), e.g. USD per unit of welfare gained over scripted play.
 """
 from __future__ import annotations
 
@@ -74,7 +77,10 @@ def _fieller(s: np.ndarray, w: np.ndarray, z: float) -> tuple[float, float]:
     if qa <= 0 or disc < 0:  # the success mean is not clearly above 0: unbounded above
         return (max(0.0, (qc / (2 * qb)) if qb > 0 and qa <= 0 else 0.0), math.inf)
     r = math.sqrt(disc)
-    return (qb - r) / qa, (qb + r) / qa
+    lo, hi = (qb - r) / qa, (qb + r) / qa
+    if hi < 0:  # the success mean is clearly below 0 (a loss over a baseline): nothing is ever bought
+        return math.inf, math.inf
+    return lo, hi
 
 
 def _bootstrap(s: np.ndarray, w: np.ndarray, level: float, boot: int, seed: int) -> tuple[float, float]:
@@ -226,11 +232,16 @@ def cell_overrides(c: Cell, tiers: list[str], drop: Sequence[str] = (), n: int =
 def run_cell(base: list[str], c: Cell, tiers: list[str], seeds: Sequence[int], drop: Sequence[str] = (),
              n: int = 5) -> dict[str, Any]:
     """Every seed of one cell in process: per-game spend (USD) and success value."""
+    return run_games([*base, *cell_overrides(c, tiers, drop, n)], seeds)
+
+
+def run_games(overrides: list[str], seeds: Sequence[int]) -> dict[str, Any]:
+    """Per-game spend (USD) and success value of ``overrides`` on every seed, in process."""
     from environments import registry
     from sim.config import compose, to_dict
     from sim.runner import _run_memory
 
-    cfg = to_dict(compose([*base, *cell_overrides(c, tiers, drop, n), "run.dir=null", "run.checkpoint=false"]))
+    cfg = to_dict(compose([*overrides, "run.dir=null", "run.checkpoint=false"]))
     cls = registry.env_class(cfg["env"]["name"])
     spend, success = [], []
     for s in seeds:
@@ -252,6 +263,18 @@ def summarise(c: Cell, spend: list[float], success: list[float], method: str = "
             "spend_mean": ms, "spend_lo": max(0.0, slo), "spend_hi": shi,
             "outcome_mean": mo, "outcome_lo": olo, "outcome_hi": ohi,
             "cop": cop.value, "cop_lo": cop.lo, "cop_hi": cop.hi, "interval": method}
+
+
+def gain_columns(spend: list[float], success: list[float], base_success: list[float],
+                 method: str = "fieller") -> dict[str, Any]:
+    """Success gained over the baseline game by game (same seeds) and its cost-of-pass, with 95% intervals."""
+    ok = [(s, w - b) for s, w, b in zip(spend, success, base_success) if not (math.isnan(w) or math.isnan(b))]
+    if not ok:
+        return {k: math.nan for k in ("gain_mean", "gain_lo", "gain_hi", "cop_gain", "cop_gain_lo", "cop_gain_hi")}
+    gm, glo, ghi = mean_interval([g for _, g in ok])
+    r = cost_of_pass([s for s, _ in ok], [g for _, g in ok], method)
+    return {"gain_mean": gm, "gain_lo": glo, "gain_hi": ghi, "cop_gain": r.value, "cop_gain_lo": r.lo,
+            "cop_gain_hi": r.hi}
 
 
 def cell_slug(c: Cell) -> str:
@@ -304,7 +327,8 @@ def run_cell_sweep(base: list[str], c: Cell, tiers: list[str], seeds: Sequence[i
 
 def run_frontier(base: list[str], tiers: list[str], policies: list[str], budgets: list[float | None],
                  seeds: Sequence[int], drop: Sequence[str] = (), n: int = 5, method: str = "fieller",
-                 progress=None, sweep: Sequence[str] | None = None, out: Path | None = None):
+                 progress=None, sweep: Sequence[str] | None = None, out: Path | None = None,
+                 baseline: Sequence[str] | None = None):
     """The frontier table (polars): one row per cell, ``on_hull`` marking the Pareto hull.
 
     ``sweep=None``: every game in this process, nothing written. ``sweep=[hydra overrides]`` (e.g.
@@ -314,11 +338,15 @@ def run_frontier(base: list[str], tiers: list[str], policies: list[str], budgets
     if sweep is not None and out is None:
         raise ValueError("a frontier run as a Hydra sweep needs an output folder (--out)")
     rows, games = [], {}
+    base_success = run_games([*base, *baseline], seeds)["success"] if baseline is not None else None
     for c in cells(tiers, policies, budgets, drop):
         g = (run_cell(base, c, tiers, seeds, drop, n) if sweep is None
              else run_cell_sweep(base, c, tiers, seeds, Path(out), sweep, drop, n))
         games[c.name] = g
         rows.append(summarise(c, g["spend"], g["success"], method))
+        if base_success is not None:
+            g["baseline_success"] = base_success
+            rows[-1].update(gain_columns(g["spend"], g["success"], base_success, method))
         if progress:
             progress(c, rows[-1])
     return table(rows, games), games

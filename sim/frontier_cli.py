@@ -20,6 +20,9 @@ Grid keys (the rest are `agora run` overrides, e.g. env=traitors llm=oracle):
   frontier.budgets=[null,0.05]             budget.run_usd per cell (null: unlimited)
   frontier.seeds=200                       games per cell (seeds 0..N-1)
   frontier.n=5                             best_of_n samples
+  frontier.baseline=[llm=scripted]         also the cost-of-pass of the success gained over this
+                                           baseline on the same seeds (gain_*, cop_gain*: e.g. USD
+                                           per unit of welfare gained over scripted play)
 --drop TIER: the counterfactual frontier without that tier.
 --sweep, or any Hydra override (hydra/launcher=joblib hydra.launcher.n_jobs=4): each cell runs as
   a Hydra multirun over its seeds through that launcher, one run folder per game under
@@ -28,7 +31,8 @@ Grid keys (the rest are `agora run` overrides, e.g. env=traitors llm=oracle):
 The table's mv column is the marginal value of compute: outcome per extra USD over the
 next-smaller budget of the same policy and tier, with a 95% interval (mv_lo, mv_hi).
 --shapley agents|phases: for every cell whose policy deliberates, split its extra spend and
-  extra success (over the single-call baseline) among the agents or phases by their Shapley
+  extra success (over one call to the cell's tier: the single:<tier> cell; a cascade's may be
+  negative, cheaper than its top tier alone) among the agents or phases by their Shapley
   values, on the first K seeds (--shapley-seeds, default 10) and written to DIR/shapley.parquet.
   Players: --players, else every agent (phase) that made a non-scripted call. Exact (2^n
   coalitions x K games per cell) up to 10 players, sampled above: for small populations.
@@ -36,7 +40,7 @@ Oracle tiers are simulated (known accuracy and cost), not an LLM.
 """
 
 DEFAULTS = {"tiers": ["small", "medium", "large"], "policies": ["single", "cascade", "best_of_n"],
-            "budgets": [None], "seeds": 50, "n": 5}
+            "budgets": [None], "seeds": 50, "n": 5, "baseline": None}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -90,6 +94,9 @@ def _check(g: dict) -> None:
                          f"{', '.join(p for p in POLICIES if p != 'latent_budget')}")
     if any(b is not None and (not isinstance(b, (int, float)) or b < 0) for b in g["budgets"]):
         raise ValueError(f"frontier.budgets={g['budgets']!r}: USD amounts >= 0 or null")
+    b = g["baseline"]
+    if b is not None and (not isinstance(b, list) or not all(isinstance(x, str) and "=" in x for x in b)):
+        raise ValueError(f"frontier.baseline={b!r}: a list of run overrides, e.g. frontier.baseline=[llm=scripted]")
     for key in ("seeds", "n"):
         if not isinstance(g[key], int) or isinstance(g[key], bool) or g[key] < 1:
             raise ValueError(f"frontier.{key}={g[key]!r}: a whole number >= 1")
@@ -112,12 +119,13 @@ def main(argv: list[str]) -> int:
         return 2
     sweep = a.hydra if (a.sweep or a.hydra) else None
     df, games = run_frontier(overrides, g["tiers"], g["policies"], g["budgets"], range(g["seeds"]), a.drop,
-                             g["n"], a.interval, sweep=sweep, out=Path(a.out))
+                             g["n"], a.interval, sweep=sweep, out=Path(a.out), baseline=g["baseline"])
     paths = write(df, Path(a.out), games=games)
     if a.shapley:
         paths.append(_shapley(a, g, overrides))
+    gain = ["gain_mean", "cop_gain", "cop_gain_lo", "cop_gain_hi"] if g["baseline"] is not None else []
     print(df.select("cell", "games", "spend_mean", "outcome_mean", "outcome_lo", "outcome_hi", "cop", "cop_lo",
-                    "cop_hi", "mv", "mv_lo", "mv_hi", "on_hull"))
+                    "cop_hi", "mv", "mv_lo", "mv_hi", *gain, "on_hull"))
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 

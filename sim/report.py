@@ -426,7 +426,8 @@ def _one(path: Path, con: Console, as_json: bool) -> int:
     llm = s.get("llm") or {}
     for k in ("env", "seed", "status", "ticks", "wall_s", "budget_usd"):
         t.add_row(k, str(s.get(k)), meaning(env, k) or NO_MEANING)
-    label = "" if llm.get("is_llm") else "  (scripted: not an LLM)"
+    what = "simulated tiers" if llm.get("provider") == "oracle" else "scripted"
+    label = "" if llm.get("is_llm") else f"  ({what}: not an LLM)"
     t.add_row("llm", f"{llm.get('provider')}/{llm.get('model')}{label}", meaning(env, "llm") or NO_MEANING)
     for k in ("calls", "attempts", "tokens_in", "tokens_cached", "tokens_out", "denied", "failed", "fallbacks"):
         t.add_row(f"llm.{k}", str(llm.get(k)), meaning(env, k) or NO_MEANING)

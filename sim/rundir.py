@@ -23,11 +23,13 @@ is decompressed or unpickled, so only a snapshot this machine wrote is ever
 loaded; anything else is refused with one line naming the file.
 The body is zlib of (JSON metadata, pickle of the environment and client
 state, its numpy buffers without their zero tails). Events, ledger and
-metrics rows are not in it: they are the per-tick parts, whose sha256 the
-metadata lists and ``resume`` checks before use.
+metrics rows are not in it: they are the per-tick parts, whose sha256 and size the
+metadata lists and ``resume`` checks before use. Parts and tables are read only as
+plain files inside the run (never through a link, never a FIFO or a device).
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import io
@@ -36,6 +38,7 @@ import os
 import pickle
 import re
 import secrets
+import stat
 import struct
 import tempfile
 import zlib
@@ -59,6 +62,11 @@ HYDRA_DIR = ".hydra"
 
 class RunDirError(ConfigError):
     """A run directory that cannot be used as asked: one line naming it (CLI: ``error: ...``, exit 2)."""
+
+
+class UnreadableTable(RunDirError, OSError):
+    """A run's table file that is refused or cannot be decoded; one line naming it. Also an OSError, so
+    a reader that can carry on without the table (``agora report``'s spend per phase) does."""
 
 
 class CheckpointError(RunDirError):
@@ -111,10 +119,35 @@ def atomic_write_parquet(path: Path, df: pl.DataFrame | pl.LazyFrame) -> None:
 
 
 def read_parts(folder: Path, prefix: str) -> pl.DataFrame | None:
-    files = sorted(folder.glob(f"{prefix}-*.parquet"))
+    """A table's parts joined (a running or killed run); only part file names, each a plain file."""
+    if folder.is_symlink():
+        raise UnreadableTable(f"{folder}: the parts folder is a link; refused (a run's files stay inside it)")
+    files = sorted(f for f in folder.glob(f"{prefix}-*.parquet") if PART_RE.match(f.name))
     if not files:
         return None
-    return pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+    return pl.concat([read_table_file(f) for f in files], how="diagonal_relaxed")
+
+
+def read_table_file(f: Path) -> pl.DataFrame:
+    """One Parquet file of a run: a plain file (never a link out of the run, nor a FIFO a read would
+    block on), decoded; anything else is one ``UnreadableTable`` line naming it."""
+    try:
+        fd = os.open(f, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        why = "a link out of the run; refused" if e.errno == errno.ELOOP else (e.strerror or str(e))
+        raise UnreadableTable(f"{f}: unreadable ({why})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnreadableTable(f"{f}: not a regular file; refused")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return pl.read_parquet(fh)
+    except (OSError, pl.exceptions.PolarsError) as e:
+        if isinstance(e, UnreadableTable):
+            raise
+        why = " ".join(str(e).split())[:160] or type(e).__name__
+        raise UnreadableTable(f"{f}: not a readable Parquet file ({why})") from None
+    finally:
+        os.close(fd)
 
 
 # ----------------------------------------------------------------- the machine key
@@ -294,6 +327,7 @@ class RunDir:
         self.parts = self.path / "parts"
         self.ckpt = self.path / "checkpoints"
         self.part_hashes: dict[str, str] = {}  # part file name -> sha256 of its bytes, for the next checkpoint
+        self.part_sizes: dict[str, int] = {}  # and its size: a part grown huge is refused before it is read
 
     def create(self) -> "RunDir":
         self.parts.mkdir(parents=True, exist_ok=True)
@@ -337,6 +371,20 @@ class RunDir:
                     _unlink(f)
 
     # --- incremental parts -------------------------------------------------
+    def check_layout(self) -> None:
+        """The run's own folders are folders, not links elsewhere (resume writes and deletes in them)."""
+        for d in (self.parts, self.ckpt):
+            if d.is_symlink() or (os.path.lexists(d) and not d.is_dir()):
+                raise RunDirError(f"{d}: not a folder of this run (a link or a file); refused")
+
+    def drop_temporary_files(self) -> None:
+        """Temporary files of writes a kill cut short (``.<name>.<random>.tmp``): never read, now removed."""
+        for d in (self.path, self.parts, self.ckpt):
+            if d.is_dir() and not d.is_symlink():
+                for f in d.iterdir():
+                    if f.name.startswith(".") and f.name.endswith(".tmp") and not f.is_dir():
+                        _unlink(f)
+
     def write_part(self, name: str, tick: int, df: pl.DataFrame, durable: bool = True) -> Path | None:
         """``parts/<name>-<tick>.parquet`` (none for an empty frame); ``durable=False``: no fsync (a spill)."""
         if not df.height:
@@ -350,18 +398,19 @@ class RunDir:
         else:
             (self.parts / fname).write_bytes(data)
         self.part_hashes[fname] = hashlib.sha256(data).hexdigest()
+        self.part_sizes[fname] = len(data)
         return self.parts / fname
 
     def part_files(self, name: str) -> list[Path]:
         """This run's parts of one table, in tick order."""
         return sorted(f for f in self.parts.glob(f"{name}-*.parquet") if PART_RE.match(f.name))
 
-    def verify_parts(self, manifest: dict[str, str]) -> dict[str, list]:
+    def verify_parts(self, manifest: dict[str, str], sizes: dict[str, int] | None = None) -> dict[str, list]:
         """The parts a checkpoint relies on, each checked against its sha256, in tick order:
         ``events`` and ``ledger`` as (file, rows), counted, not loaded (a resumed run reads them
         back only when asked); ``metrics`` (one row a tick) as the frames of the bytes checked."""
         out: dict[str, list] = {"events": [], "ledger": [], "metrics": []}
-        for fname, data in self._verified(manifest):
+        for fname, data in self._verified(manifest, sizes):
             table = PART_RE.match(fname).group(1)
             if table == "metrics":
                 out[table].append(pl.read_parquet(io.BytesIO(data)))
@@ -377,17 +426,22 @@ class RunDir:
             out[PART_RE.match(fname).group(1)].append(pl.read_parquet(io.BytesIO(data)))  # the bytes just checked
         return out
 
-    def _verified(self, manifest: dict[str, str]):
-        """(name, bytes) of each part in the manifest, in name order, once its sha256 matched."""
+    def _verified(self, manifest: dict[str, str], sizes: dict[str, int] | None = None):
+        """(name, bytes) of each part in the manifest, in name order, once its sha256 matched.
+
+        Each is a plain file (a link, a folder or a FIFO is refused before any read) of the size the
+        checkpoint recorded, when it did (a part swapped for a huge file is never read into memory)."""
+        self.check_layout()
         for fname in sorted(manifest):
             m = PART_RE.match(fname)
             f = self.parts / fname
             if m is None:
                 raise CheckpointError(f, "not a part file name")
             try:
-                data = f.read_bytes()
+                data = _read_plain(f, None if sizes is None else sizes.get(fname))
             except OSError as e:
-                raise CheckpointError(f, f"a part the checkpoint relies on is unreadable ({e.strerror or e})") from None
+                why = "it is a link" if e.errno == errno.ELOOP else (e.strerror or str(e))
+                raise CheckpointError(f, f"a part the checkpoint relies on is unreadable ({why})") from None
             if not hmac.compare_digest(hashlib.sha256(data).hexdigest(), str(manifest[fname])):
                 raise CheckpointError(f, "the part file changed since the checkpoint was written (sha256 mismatch)")
             yield fname, data
@@ -401,8 +455,8 @@ class RunDir:
     def read_table(self, name: str) -> pl.DataFrame | None:
         """The compacted table if present, else the parts written so far."""
         final = self.path / f"{name}.parquet"
-        if final.exists():
-            return pl.read_parquet(final)
+        if os.path.lexists(final):
+            return read_table_file(final)
         return read_parts(self.parts, name)
 
     # --- checkpoints -------------------------------------------------------
@@ -430,6 +484,39 @@ class RunDir:
     def summary(self) -> dict[str, Any] | None:
         f = self.path / "summary.json"
         return json.loads(f.read_text()) if f.exists() else None
+
+
+def read_plain_bytes(f: Path) -> bytes:
+    """A run file's bytes: a plain file, not read through a link nor blocking on a FIFO; else one line."""
+    try:
+        fd = os.open(f, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        why = "a link; refused" if e.errno == errno.ELOOP else (e.strerror or str(e))
+        raise RunDirError(f"{f}: unreadable ({why})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RunDirError(f"{f}: not a regular file; refused")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read()
+    finally:
+        os.close(fd)
+
+
+def _read_plain(f: Path, size: int | None) -> bytes:
+    """A part's bytes: a plain file (not through a link; a FIFO never blocks) of ``size`` bytes when
+    given, else CheckpointError before anything is read."""
+    fd = os.open(f, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise CheckpointError(f, "a part the checkpoint relies on is not a plain file")
+        if size is not None and st.st_size != size:
+            raise CheckpointError(f, f"the part file changed since the checkpoint was written ({st.st_size} bytes, "
+                                     f"{size} recorded: its sha256 cannot match)")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read()
+    finally:
+        os.close(fd)
 
 
 def _unlink(f: Path) -> None:

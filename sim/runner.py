@@ -37,7 +37,7 @@ from sim.inference.client import build_client
 from sim.inference.ledger import REPLIED, SORT_KEYS, Ledger, merge_totals, totals
 from sim.inference.views import decision_health
 from sim.rundir import (CheckpointError, RunDir, RunDirError, atomic_write_bytes, atomic_write_json,
-                        atomic_write_parquet)
+                        atomic_write_parquet, read_plain_bytes)
 
 # rows of the event log (and of the ledger) held in memory before those already on disk are dropped
 MEMORY_ROWS = 200_000
@@ -215,6 +215,7 @@ class Simulation:
         if resume_state:
             if rd:
                 rd.part_hashes = dict(resume_state["parts"])
+                rd.part_sizes = dict(resume_state.get("part_sizes") or {})
             self.env = resume_state["env"]
             # the rows stay in their (verified) parts; they are read back only if something asks
             self.events.rows.adopt(resume_state["events"])
@@ -368,7 +369,7 @@ class Simulation:
             clean = secret_free(self.cfg)
             meta = {"format": 1, "tick": self.env.tick, "delivered": self.cognition.delivered, "cfg": clean,
                     "wall_s": self.wall_before + (now - self._t0),
-                    "parts": dict(self.rd.part_hashes),
+                    "parts": dict(self.rd.part_hashes), "part_sizes": dict(self.rd.part_sizes),
                     "rows": {"events": len(self.events), "ledger": len(self.ledger), "metrics": len(self.metrics_rows)}}
             self.rd.write_checkpoint(meta, {"env": self.env, "client": self.client.state()}, self.cfg,
                                      _secret_values(self.cfg, clean))
@@ -427,6 +428,9 @@ class Simulation:
             "wall_s": round(wall, 3),
             "error": None if error is None else self.ledger.scrub(f"{type(error).__name__}: {error}"),
             "dir": str(self.rd.path) if self.rd else None,
+            # written after a tick, before the final files: the run has not finished whatever its status
+            # says (the tick that exhausts a budget sets aborted_budget); resume goes on from it
+            **({"partial": True} if partial else {}),
         }
 
     def _decision_health(self, frame: pl.DataFrame) -> dict[str, Any]:
@@ -467,9 +471,11 @@ class Simulation:
             events = self.events.frame() if small or reads else None
             summary = self._summary(wall, error, events=events)
             if small:
-                return RunResult(summary, events, self.ledger.frame(), metrics, None)
+                return RunResult(summary, events, lambda: self.ledger.frame(), metrics, None)  # built if read
             # a long run's rows are in its spill folder: read back only if asked (the folder lives as long as this)
-            return RunResult(summary, lambda: self.events.frame(), lambda: self.ledger.frame(), metrics, None)
+            spill = self._spill  # held by the readers: the folder goes when the result does
+            return RunResult(summary, _lazy(self.events.frame, Path(spill.name), "events", spill),
+                             _lazy(self.ledger.frame, Path(spill.name), "ledger", spill), metrics, None)
         rd = self.rd
         self._flush(rd, self.env.tick + 1)  # the run_end event and the ledger rows since the last tick
         # the final files are the parts joined, streamed to disk (never the whole log in memory)
@@ -485,8 +491,24 @@ class Simulation:
 
             atomic_write_parquet(rd.path / "deliberation.parquet", records_frame(self.env.deliberations))
         atomic_write_json(rd.path / "summary.json", summary)
-        return RunResult(summary, events if events is not None else lambda: pl.read_parquet(rd.path / "events.parquet"),
-                         lambda: pl.read_parquet(rd.path / "ledger.parquet"), metrics, rd.path)
+        ev_file, led_file = rd.path / "events.parquet", rd.path / "ledger.parquet"
+        return RunResult(summary, events if events is not None else _lazy(lambda: pl.read_parquet(ev_file), ev_file,
+                                                                          "events"),
+                         _lazy(lambda: pl.read_parquet(led_file), led_file, "ledger"), metrics, rd.path)
+
+
+def _lazy(read, where: Path, table: str, keep: Any = None):
+    """``read`` for a RunResult's lazily loaded table: a file gone since the run is one line naming it.
+    ``keep``: what must live as long as the reader (an in-memory run's spill folder)."""
+    def load() -> pl.DataFrame:
+        try:
+            return read()
+        except (OSError, pl.exceptions.PolarsError) as e:
+            why = short(" ".join(str(e).split()), 160) or type(e).__name__
+            raise RunDirError(f"{where}: the run's {table} cannot be read back: the run folder was moved or deleted "
+                              f"after the run, or its files were damaged ({why})") from None
+    load.keep = keep
+    return load
 
 
 def _joined(parts: list[tuple[int, int, Path]], empty: pl.DataFrame, sort: list[str] | None = None
@@ -613,11 +635,13 @@ def resume(path: Path | str, progress: bool | None = None) -> RunResult:
     status = _recorded_status(rd)
     if status in ("completed", "aborted_budget", "degraded"):
         raise RunDirError(f"{path}: the run already finished (status {status}); there is nothing to resume")
+    rd.check_layout()  # before anything is read or deleted there
     st = load_checkpoint(rd)
     if st is None:
         raise FileNotFoundError(f"{path}: no checkpoint to resume from (checkpoints/latest.ckpt missing)")
     # parts of the ticks after the checkpoint are played again: theirs go, so no row is written twice
     rd.drop_parts_not_in(st["parts"])
+    rd.drop_temporary_files()
     for name in ("events.parquet", "ledger.parquet", "metrics.parquet"):  # a run killed while finishing
         (rd.path / name).unlink(missing_ok=True)
     # Calls the killed run already paid for are reused from its cache, so the
@@ -634,7 +658,7 @@ def load_checkpoint(rd: RunDir) -> dict[str, Any] | None:
     if got is None:
         return None
     meta, state = got
-    tables = rd.verify_parts(meta["parts"])
+    tables = rd.verify_parts(meta["parts"], meta.get("part_sizes"))
     events, ledger = tables["events"], tables["ledger"]
     metrics = [r for df in tables["metrics"] for r in df.to_dicts()]
     found = {"events": sum(n for _, n in events), "ledger": sum(n for _, n in ledger), "metrics": len(metrics)}
@@ -642,7 +666,7 @@ def load_checkpoint(rd: RunDir) -> dict[str, Any] | None:
         raise CheckpointError(rd.parts, f"the parts hold {found} rows, the checkpoint expects {meta['rows']}")
     return {"cfg": meta["cfg"], "env": state["env"], "client": state["client"], "events": events, "ledger": ledger,
             "metrics": metrics, "tick": meta["tick"], "delivered": meta["delivered"], "wall_s": meta["wall_s"],
-            "parts": meta["parts"]}
+            "parts": meta["parts"], "part_sizes": meta.get("part_sizes")}
 
 
 def _secret_values(cfg: Any, clean: Any) -> list[str]:
@@ -655,12 +679,13 @@ def _secret_values(cfg: Any, clean: Any) -> list[str]:
 
 
 def _recorded_status(rd: RunDir) -> str | None:
-    """summary.json's status; None when missing or unreadable (then the checkpoint decides)."""
+    """summary.json's status once the run finished; None when missing, unreadable or written while
+    running (then the checkpoint decides)."""
     try:
         s = rd.summary()
     except (OSError, ValueError):
         return None
-    return s.get("status") if isinstance(s, dict) else None
+    return s.get("status") if isinstance(s, dict) and not s.get("partial") else None
 
 
 def replay(path: Path | str, out: Path | str, progress: bool | None = None, overwrite: bool = False) -> RunResult:
@@ -671,7 +696,7 @@ def replay(path: Path | str, out: Path | str, progress: bool | None = None, over
     if RunDir(dst).foreign_entries() and not overwrite:
         raise RunDirError(f"--out {short(str(out), 200)}: the folder is not empty; choose a new folder, or pass "
                           "--overwrite to write into it")
-    cfg = yaml.safe_load((src / "config.yaml").read_text())
+    cfg = _recorded_config(src / "config.yaml")
     cfg["run"]["dir"] = str(out)
     cfg["run"]["overwrite"] = overwrite
     # a replay answers every call from the recording and never reaches a server: no key is needed
@@ -680,6 +705,20 @@ def replay(path: Path | str, out: Path | str, progress: bool | None = None, over
             ep["api_key_env"] = None
     return run_config(cfg, progress=progress, cache_mode="replay" if cfg["llm"]["provider"] != "scripted" else None,
                       replay_sources=[src / "llm_cache.jsonl"], path=dst)
+
+
+def _recorded_config(f: Path) -> dict:
+    """A recording's config.yaml as a mapping with a ``run`` section; one line naming the file otherwise
+    (its values are then checked as any config is)."""
+    if not os.path.lexists(f):
+        raise FileNotFoundError(f"{f}: no such file (is this a run directory?)")
+    try:
+        cfg = yaml.safe_load(read_plain_bytes(f))
+    except yaml.YAMLError as e:
+        raise RunDirError(f"{f}: not valid YAML ({short(' '.join(str(e).split()), 160)})") from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("run"), dict) or not isinstance(cfg.get("llm"), dict):
+        raise RunDirError(f"{f}: not a run's config (a mapping with run and llm sections)")
+    return cfg
 
 
 def estimate(overrides: list[str], **kw) -> dict[str, Any]:

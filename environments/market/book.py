@@ -257,7 +257,8 @@ class OrderBook:
         Expired orders are removed first so they can never trade.
         """
         side = side if type(side) is Side else Side(side)
-        self.expire(tick)
+        if self._expiry and self._expiry[0][0] <= tick:
+            self.expire(tick)
         acc = self.accounts
         if trader not in acc.cash:
             return PlaceResult(None, rejected=Reject.UNKNOWN_TRADER)
@@ -284,7 +285,7 @@ class OrderBook:
 
         seq = next(self._seq)
         order = Order(seq, trader, side, price, qty, qty, tick, expires_at, seq)
-        fills = self._match(order, tick)
+        fills = self._match(order, tick) if self._crosses(side, price) else []
         if price is not None and order.remaining > 0:
             if expires_at is not None and expires_at <= tick:
                 self._release(order)  # already dead: never rests
@@ -385,6 +386,14 @@ class OrderBook:
         del self._level_qty[side][price]
         prices = self._prices[side]
         del prices[bisect_left(prices, price)]
+
+    def _crosses(self, side: Side, price: int | None) -> bool:
+        """Whether an order could trade now (the opposite touch is at or through its limit)."""
+        if side is Side.BUY:
+            asks = self._prices[Side.SELL]
+            return bool(asks) and (price is None or asks[0] <= price)
+        bids = self._prices[Side.BUY]
+        return bool(bids) and (price is None or bids[-1] >= price)
 
     def _crossing_prices(self, order: Order) -> Iterable[int]:
         """Opposite-side prices the order may trade at, best first (a snapshot list)."""

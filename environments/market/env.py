@@ -43,7 +43,7 @@ from environments.market.policies import (
     zi_u,
 )
 from environments.registry import register
-from sim.batch import act_batch
+from sim.batch import act_batch, collector_paused, decide_bulk
 from sim.engine import ActRequest, Environment, MetricSpec, Truth
 from sim.events import private
 
@@ -120,6 +120,15 @@ class TraderMemory(MemoryStream):
         super().__init__(**kw)
         self.aid = aid
 
+    @classmethod
+    def of(cls, stream: MemoryStream, aid: str) -> "TraderMemory":
+        """``stream`` (new and empty, the one ``Player`` made) as a TraderMemory: its arrays are taken
+        over, not built again (a second empty stream cost ~25 us a trader at setup)."""
+        self = cls.__new__(cls)
+        self.__dict__.update(stream.__dict__)
+        self.aid = aid
+        return self
+
     def observe_events(self, events_rows, viewer_id, viewer_teams=(), importance=None,
                        default_importance: float = DEFAULT_IMPORTANCE, shared: dict | None = None) -> list[int]:
         rows = [r for r in events_rows if memorable(r, viewer_id)]
@@ -140,7 +149,7 @@ class Trader(Player):
     def __init__(self, model, aid, persona, role, memory_cfg, endpoint: str = "default"):
         super().__init__(model, aid, persona, role, (), endpoint, memory_cfg)
         # (scripted traders get no events at all: the run skips scripted agents' memories)
-        self.memory = TraderMemory(aid, embedder=self.memory.embedder, config=self.memory.config)
+        self.memory = TraderMemory.of(self.memory, aid)
 
     def role_text(self) -> str:
         env: MarketEnv = self.model
@@ -302,6 +311,12 @@ class MarketEnv(Environment):
         self._prev_last: int | None = None
         self._finished = False
 
+    def __getstate__(self) -> dict:
+        st = super().__getstate__()
+        for k in ("_batch_static", "_policy_seeded", "_gini_at"):  # caches, rebuilt when needed
+            st.pop(k, None)
+        return st
+
     # ---- setup -----------------------------------------------------------
     def setup(self) -> None:
         c = self.cfg
@@ -407,20 +422,26 @@ class MarketEnv(Environment):
         self._tick_fills = []
         perm = self.rng_for("order", self.tick).permutation(c.n_traders).tolist()
         traders = [self.by_id[self.order[i]] for i in perm]
-        cls = order_model(c.max_price, c.max_qty)
-        snap = self.book.snapshot(levels=c.book_levels)
-        recent = [(p, q) for _, p, q, _, _ in self.fills[-c.recent_trades:]] if c.recent_trades else []
+        with collector_paused():
+            bulk = decide_bulk(self, traders, "order", lambda: mb.order_columns(self, traders),
+                               max_tokens=c.order_tokens)
+            if bulk is not None:  # every trader scripted on a direct endpoint: columns in, one batch of events out
+                mb.apply_orders(self, traders, *bulk, source="scripted")
+        if bulk is None:
+            cls = order_model(c.max_price, c.max_qty)
+            snap = self.book.snapshot(levels=c.book_levels)
+            recent = [(p, q) for _, p, q, _, _ in self.fills[-c.recent_trades:]] if c.recent_trades else []
 
-        def req(a):
-            view = self.view(a.aid)
-            return ActRequest(a, "order", cls, (lambda: self.observation(a, view, snap, recent)),
-                              self._fallback(a, view, cls), validate=(lambda act: check_order(act, view)),
-                              max_tokens=c.order_tokens)
+            def req(a):
+                view = self.view(a.aid)
+                return ActRequest(a, "order", cls, (lambda: self.observation(a, view, snap, recent)),
+                                  self._fallback(a, view, cls), validate=(lambda act: check_order(act, view)),
+                                  max_tokens=c.order_tokens)
 
-        decided = act_batch(self, traders, "order", req,
-                            lambda pos: mb.order_decisions(self, [traders[i] for i in pos]), max_tokens=c.order_tokens)
-        for a, r in zip(traders, decided):
-            self.apply(a, r.action.side, int(r.action.price), int(r.action.qty), r.source)
+            decided = act_batch(self, traders, "order", req, lambda pos: mb.order_decisions(
+                self, [traders[i] for i in pos]), max_tokens=c.order_tokens)
+            for a, r in zip(traders, decided):
+                self.apply(a, r.action.side, int(r.action.price), int(r.action.qty), r.source)
         self._check("orders")
 
     def phase_clear(self) -> None:
@@ -548,6 +569,13 @@ class MarketEnv(Environment):
             self.record_fill(f)
 
     def record_fill(self, f: Fill) -> None:
+        self.settle_fill(f)
+        aggressor = f.buyer if f.aggressor_side is Side.BUY else f.seller
+        self.emit("trade", {"buyer": f.buyer, "seller": f.seller, "price": f.price, "qty": f.qty,
+                            "aggressor": f.aggressor_side.value}, actor=aggressor)
+
+    def settle_fill(self, f: Fill) -> None:
+        """A fill's effect on the run's state (schedules, surplus, the fills list); no event."""
         b, s = self.index[f.buyer], self.index[f.seller]
         if self.cfg.setup == "induced":
             for _ in range(f.qty):  # schedules are consumed one unit at a time, in order
@@ -561,9 +589,6 @@ class MarketEnv(Environment):
             self.traded[f.seller] += f.qty
         self.fills.append((self.tick, f.price, f.qty, b, s))
         self._tick_fills.append(f)
-        aggressor = f.buyer if f.aggressor_side is Side.BUY else f.seller
-        self.emit("trade", {"buyer": f.buyer, "seller": f.seller, "price": f.price, "qty": f.qty,
-                            "aggressor": f.aggressor_side.value}, actor=aggressor)
 
     def _check(self, where: str) -> None:
         if not self.accounts.check_conservation():
@@ -585,6 +610,15 @@ class MarketEnv(Environment):
             out.append(cash + ch + (units + uh) * mark)
         return out
 
+    def wealth_gini(self) -> float:
+        """``gini(wealth())``, recomputed only when wealth can have moved: a fill, a dividend or a new mark
+        (placing and cancelling only move cash and units between available and escrow)."""
+        key = (len(self.fills), self.dividends_paid, self.mark_price())
+        cached = getattr(self, "_gini_at", None)
+        if cached is None or cached[0] != key:
+            cached = self._gini_at = (key, mm.gini(self.wealth()))
+        return cached[1]
+
     def usd(self) -> float:
         return self.svc.spend.usd() if self.svc is not None else 0.0
 
@@ -605,7 +639,7 @@ class MarketEnv(Environment):
             "last_price": _num(last), "mid": _num(snap.mid), "spread": _num(snap.spread),
             "bid_depth": int(snap.bid_depth), "ask_depth": int(snap.ask_depth),
             "volume": int(sum(f.qty for f in self._tick_fills)), "n_trades": len(self._tick_fills),
-            "ret": ret, "efficiency": self.efficiency(), "gini": mm.gini(self.wealth()),
+            "ret": ret, "efficiency": self.efficiency(), "gini": self.wealth_gini(),
             "fundamental": self.fundamental if self.cfg.setup == "asset" else float("nan"),
             "usd": self.usd(),
         }
@@ -678,7 +712,7 @@ class MarketEnv(Environment):
             "event_study": None,
         }
         if c.setup == "induced":
-            realised = mm.realised_surplus(trades, self.values, self.costs)
+            realised = self.surplus  # kept per fill; equals mm.realised_surplus(trades, values, costs) (tested)
             out.update(realised_surplus=realised, max_surplus=self.best_surplus,
                        efficiency=realised / self.best_surplus if self.best_surplus else None,
                        surplus_per_usd=per_usd(realised, usd))

@@ -44,6 +44,7 @@ def _p_faithful(f: int, t: int) -> Fraction:
     return hit_traitor + hit_faithful
 
 
+@lru_cache(maxsize=256)  # every game's outcome asks; a 1,000-player table walks ~45k cached states
 def p_faithful_win_random(n_players: int, n_traitors: int) -> Fraction:
     """Exact P(faithful win) when banishments and murders are uniformly random.
 
@@ -124,53 +125,224 @@ def majority_follower(
     return random_vote(voter, targets, rng)
 
 
+class SuspicionTable:
+    """The Bayes observers of one table as arrays: row ``i`` is observer ``observers[i]``, column ``j``
+    the player ``pids[j]`` (ids in sorted order: the order tells are drawn in).
+
+    Each observer keeps, per player it still tracks, the count of tells seen (``k``) and not seen
+    (``m``); its log-odds are ``(prior + k * log(q_hi/q_lo)) + m * log((1-q_hi)/(1-q_lo))``, computed
+    the same way whether one observer or a whole table asks (``BayesSuspicion`` is one row).
+    """
+
+    def __init__(self, players: Iterable[str], n_traitors: int, q_hi: float = 0.6, q_lo: float = 0.4,
+                 observers: Iterable[str] | None = None) -> None:
+        if not (0 < q_lo < 1 and 0 < q_hi < 1):
+            raise ValueError("tell probabilities must lie in (0, 1)")
+        players = list(players)
+        obs = players if observers is None else list(observers)
+        self.pids = sorted(set(players))
+        self.pos = {p: j for j, p in enumerate(self.pids)}
+        self.row = {me: i for i, me in enumerate(obs)}
+        self.q_hi, self.q_lo = q_hi, q_lo
+        self.yes = math.log(q_hi / q_lo)
+        self.no = math.log((1 - q_hi) / (1 - q_lo))
+        n, width = len(obs), len(self.pids)
+        self.tracked = np.ones((n, width), dtype=bool)
+        for i, me in enumerate(obs):
+            if me in self.pos:
+                self.tracked[i, self.pos[me]] = False
+        n_others = self.tracked.sum(axis=1).tolist()
+        self.prior = np.array([_logit(n_traitors / k if k else 0.0) for k in n_others])
+        self.k = np.zeros((n, width), dtype=np.int32)  # tells seen
+        self.m = np.zeros((n, width), dtype=np.int32)  # tells not seen
+        self.t_left = np.full(n, n_traitors, dtype=np.int64)
+        # beliefs, once solved: P(traitor) per tracked entry (nan elsewhere), valid where ``solved``
+        self.b = np.full((n, width), np.nan)
+        self.solved = np.zeros(n, dtype=bool)
+        self.memo: list[dict[str, float] | None] = [None] * n  # beliefs() dicts
+
+    def changed(self, rows: Any = slice(None)) -> None:
+        """Log-odds or counts of ``rows`` (a row, an index array or all) changed: solved again when asked."""
+        self.solved[rows] = False
+        if isinstance(rows, int):
+            self.memo[rows] = None
+        elif isinstance(rows, slice):
+            self.memo = [None] * len(self.memo)
+        else:
+            for i in np.asarray(rows).tolist():
+                self.memo[i] = None
+
+    def log_odds(self, rows: np.ndarray) -> np.ndarray:
+        """Log-odds of every entry of ``rows`` (untracked entries too: mask with ``tracked``)."""
+        return (self.prior[rows, None] + self.k[rows] * self.yes) + self.m[rows] * self.no
+
+    def solve(self, rows: Sequence[int]) -> None:
+        """Beliefs of ``rows`` (those not solved yet), all rows' bisections run as one array.
+
+        Per row: P(traitor) = sigmoid(log-odds + c), the common shift c found by bisection so the
+        beliefs sum to the traitors left. The sum runs over the row's distinct log-odds (count x
+        sigmoid, in (k, m) order, one column at a time), so a row's c does not depend on which
+        other rows are solved with it: one observer alone gets the same floats as a whole table.
+        """
+        rows = np.array([i for i in dict.fromkeys(rows) if not self.solved[i]], dtype=np.int64)
+        if not len(rows):
+            return
+        self.solved[rows] = True
+        tr = self.tracked[rows]
+        n_tr, t_left = tr.sum(axis=1), self.t_left[rows]
+        search = (t_left > 0) & (t_left < n_tr)
+        if not search.all():  # no search: everyone 0 (no traitor left) or 1 (only traitors left)
+            fixed = ~search
+            self.b[rows[fixed]] = np.where(tr[fixed], np.where(t_left[fixed] <= 0, 0.0, 1.0)[:, None], np.nan)
+            if not search.any():
+                return
+        sub, n_sub = rows[search], int(search.sum())
+        str_ = tr[search]
+        ks, ms = self.k[sub], self.m[sub]
+        mw = int(ms.max()) + 1
+        width = (int(ks.max()) + 1) * mw + 1  # codes k * mw + m, and one more for untracked entries
+        # (row, k, m) of every entry as one key, ordered by row, then k, then m
+        kt = np.int32 if n_sub * width < 2**31 else np.int64
+        keys = np.where(str_, ks * mw + ms, width - 1).astype(kt, copy=False) + (np.arange(n_sub, dtype=kt) * width)[:, None]
+        if n_sub * width <= 8_000_000:  # counting beats sorting
+            cnt_all = np.bincount(keys.ravel(), minlength=n_sub * width)
+            cnt_all[width - 1::width] = 0  # untracked
+            uk = np.flatnonzero(cnt_all)
+            counts = cnt_all[uk]
+            look = np.full(len(cnt_all), len(uk), dtype=np.int64)  # untracked: one past the last
+            look[uk] = np.arange(len(uk))
+            inv = look[keys]
+        else:
+            uk, inv, counts = np.unique(np.where(str_, keys, -1).ravel(), return_inverse=True, return_counts=True)
+            if uk[0] == -1:  # untracked entries: one past the last distinct key
+                uk, counts, inv = uk[1:], counts[1:], inv - 1
+                inv[inv < 0] = len(uk)
+            inv = inv.reshape(keys.shape)
+        ur, code = uk // width, uk % width
+        lo_u = (self.prior[sub][ur] + (code // mw) * self.yes) + (code % mw) * self.no
+        starts = np.searchsorted(ur, np.arange(n_sub))
+        col = np.arange(len(uk)) - starts[ur]
+        lov = np.zeros((n_sub, int(col.max()) + 1))
+        cnt = np.zeros_like(lov)
+        lov[ur, col] = lo_u
+        cnt[ur, col] = counts
+        c = _shifts(lov, cnt, self.t_left[sub].astype(float),
+                    np.maximum.reduceat(lo_u, starts), np.minimum.reduceat(lo_u, starts))
+        b_u = [1.0 / (1.0 + math.exp(-(v + cu))) for v, cu in zip(lo_u.tolist(), c[ur].tolist())]
+        self.b[sub] = np.array(b_u + [np.nan])[inv]
+
+    def beliefs(self, i: int) -> dict[str, float]:
+        """Observer ``i``'s {pid: P(traitor)} over the players it tracks, in id order."""
+        if self.memo[i] is None:
+            self.solve([i])
+            idx = np.flatnonzero(self.tracked[i])
+            self.memo[i] = dict(zip([self.pids[j] for j in idx.tolist()], self.b[i, idx].tolist()))
+        return self.memo[i]
+
+
+def _shifts(lov: np.ndarray, cnt: np.ndarray, t_left: np.ndarray, lo_max: np.ndarray, lo_min: np.ndarray
+            ) -> np.ndarray:
+    """Per row, the shift c with sum(cnt * sigmoid(lov + c)) = t_left (bisection, 100 steps at most).
+
+    A row's sum is a running sum left to right (``cumsum``): zero-count padding at the end of a row
+    changes nothing, so a row gets the same c alone as in any matrix. One row: the same steps with
+    the bookkeeping in Python floats (a single observer asks once per vote on the per-agent path).
+    """
+    if len(lov) == 1:
+        lv, cn, t = lov[0], cnt[0], float(t_left[0])
+        a, b = -50.0 - float(lo_max[0]), 50.0 - float(lo_min[0])
+        for _ in range(100):
+            mid = (a + b) / 2
+            if mid == a or mid == b:  # a and b are adjacent floats: further steps change nothing
+                break
+            if float(np.cumsum(cn / (1.0 + np.exp(-(lv + mid))))[-1]) < t:  # the total grows with the shift
+                a = mid
+            else:
+                b = mid
+        return np.array([(a + b) / 2])
+    a, b = -50.0 - lo_max, 50.0 - lo_min
+    live = np.ones(len(a), dtype=bool)
+    for _ in range(100):
+        mid = (a + b) / 2
+        live &= (mid != a) & (mid != b)
+        if not live.any():
+            break
+        below = np.cumsum(cnt / (1.0 + np.exp(-(lov + mid[:, None]))), axis=1)[:, -1] < t_left
+        a = np.where(live & below, mid, a)
+        b = np.where(live & ~below, mid, b)
+    return (a + b) / 2
+
+
 class BayesSuspicion:
     """A faithful who reads noisy private tells and updates log-odds by Bayes' rule.
 
     Each round it sees, for every other alive player, a binary tell with
     P(tell | traitor) = q_hi and P(tell | faithful) = q_lo. It is the ideal observer of
     that signal, so its beliefs are a calibrated reference for the belief metrics.
+    One row of a ``SuspicionTable`` (``many`` gives a whole table's observers sharing one).
     """
 
     def __init__(self, me: str, players: Iterable[str], n_traitors: int,
-                 q_hi: float = 0.6, q_lo: float = 0.4) -> None:
-        if not (0 < q_lo < 1 and 0 < q_hi < 1):
-            raise ValueError("tell probabilities must lie in (0, 1)")
+                 q_hi: float = 0.6, q_lo: float = 0.4, *, table: SuspicionTable | None = None) -> None:
         self.me = me
-        self.others = [p for p in players if p != me]
-        self.t_left = n_traitors  # traitors among the others (a faithful's view)
-        self.q_hi, self.q_lo = q_hi, q_lo
-        p0 = n_traitors / len(self.others) if self.others else 0.0
-        prior = _logit(p0)
-        self.log_odds: dict[str, float] = {p: prior for p in self.others}
-        self._memo = None
+        self.table = table if table is not None else SuspicionTable(players, n_traitors, q_hi, q_lo, [me])
+        self.i = self.table.row[me]
 
-    # beliefs() is a 100-step bisection; it only changes when log_odds or t_left do
-    _memo: dict[str, float] | None = None  # class default: snapshots written before the memo load too
+    @classmethod
+    def many(cls, players: Sequence[str], n_traitors: int, q_hi: float = 0.6, q_lo: float = 0.4
+             ) -> dict[str, "BayesSuspicion"]:
+        """One observer per player, all rows of one table (a phase's tells and beliefs as arrays)."""
+        table = SuspicionTable(players, n_traitors, q_hi, q_lo)
+        return {p: cls(p, (), n_traitors, table=table) for p in players}
+
+    @property
+    def q_hi(self) -> float:
+        return self.table.q_hi
+
+    @property
+    def q_lo(self) -> float:
+        return self.table.q_lo
+
+    @property
+    def t_left(self) -> int:
+        return int(self.table.t_left[self.i])
+
+    @property
+    def log_odds(self) -> dict[str, float]:
+        """{pid: log-odds} of the players it still tracks, in id order."""
+        idx = np.flatnonzero(self.table.tracked[self.i])
+        lo = self.table.log_odds(np.array([self.i]))[0]
+        return dict(zip([self.table.pids[j] for j in idx.tolist()], lo[idx].tolist()))
 
     def observe(self, tells: Mapping[str, bool]) -> None:
         """Bayes update from one round of tells {pid: tell seen}."""
-        yes = math.log(self.q_hi / self.q_lo)
-        no = math.log((1 - self.q_hi) / (1 - self.q_lo))
-        self._memo = None
+        t, i = self.table, self.i
         for pid, tell in tells.items():
-            if pid in self.log_odds:
-                self.log_odds[pid] += yes if tell else no
+            j = t.pos.get(pid)
+            if j is not None and t.tracked[i, j]:
+                (t.k if tell else t.m)[i, j] += 1
+        t.changed(i)
 
     def draw_tells(self, roles: Mapping[str, str], rng: Rng) -> dict[str, bool]:
-        """Sample this round's tells from the true roles (for scripted games)."""
-        out: dict[str, bool] = {}
-        for pid in sorted(self.log_odds):
-            q = self.q_hi if roles.get(pid) == "traitor" else self.q_lo
-            u = float(rng.random())
-            out[pid] = u < q
-        return out
+        """Sample this round's tells from the true roles (for scripted games): one uniform per
+        tracked player in id order (``rng.random(n)`` is ``n`` calls of ``rng.random()``)."""
+        t = self.table
+        pids = [t.pids[j] for j in np.flatnonzero(t.tracked[self.i]).tolist()]
+        if isinstance(rng, np.random.Generator):
+            u = rng.random(len(pids)).tolist()
+        else:
+            u = [float(rng.random()) for _ in pids]
+        return {p: x < (self.q_hi if roles.get(p) == "traitor" else self.q_lo) for p, x in zip(pids, u)}
 
     def eliminate(self, pid: str, role: str | None = None) -> None:
         """Drop a player who left the game; a revealed traitor lowers the count left."""
-        self._memo = None
-        if self.log_odds.pop(pid, None) is not None and role == "traitor":
-            self.t_left = max(0, self.t_left - 1)
+        t, i = self.table, self.i
+        j = t.pos.get(pid)
+        if j is not None and t.tracked[i, j]:
+            t.tracked[i, j] = False
+            if role == "traitor":
+                t.t_left[i] = max(0, int(t.t_left[i]) - 1)
+            t.changed(i)
 
     def beliefs(self) -> dict[str, float]:
         """{pid: P(traitor)}, shifted in log-odds so the probabilities sum to t_left.
@@ -178,38 +350,16 @@ class BayesSuspicion:
         A common log-odds shift keeps the ranking and every value inside (0, 1) while
         making the expected traitor count consistent with what the faithful know.
         """
-        if self._memo is None:
-            self._memo = self._beliefs()
-        return dict(self._memo)
+        return dict(self.table.beliefs(self.i))
 
     def _beliefs(self) -> dict[str, float]:
-        pids = sorted(self.log_odds)
-        if not pids:
-            return {}
-        if self.t_left <= 0:
-            return {p: 0.0 for p in pids}
-        if self.t_left >= len(pids):
-            return {p: 1.0 for p in pids}
-        lo_ = np.array([self.log_odds[p] for p in pids])
-
-        def total(c: float) -> float:
-            return float(np.sum(1.0 / (1.0 + np.exp(-(lo_ + c)))))
-
-        a, b = -50.0 - lo_.max(), 50.0 - lo_.min()
-        for _ in range(100):  # bisection: total() is increasing in the shift
-            mid = (a + b) / 2
-            if mid == a or mid == b:  # a and b are adjacent floats: further steps change nothing
-                break
-            if total(mid) < self.t_left:
-                a = mid
-            else:
-                b = mid
-        c = (a + b) / 2
-        return {p: float(1.0 / (1.0 + math.exp(-(self.log_odds[p] + c)))) for p in pids}
+        """``beliefs()`` solved afresh (tests: the memo holds the same values)."""
+        self.table.changed(self.i)
+        return self.beliefs()
 
     def vote(self, targets: Sequence[str], rng: Rng) -> str:
         """Banish vote: the valid target with the highest posterior."""
-        b = self.beliefs()
+        b = self.table.beliefs(self.i)
         known = [t for t in targets if t in b]
         if not known:
             return random_vote(self.me, list(targets), rng)
@@ -217,39 +367,13 @@ class BayesSuspicion:
 
 
 def beliefs_many(models: Sequence[BayesSuspicion]) -> list[dict[str, float]]:
-    """``[m.beliefs() for m in models]``, the bisections of all models run as one array.
-
-    The same floats as one at a time (tests/environments/traitors/test_batch.py): each row
-    is summed by the same reduction and stops at the same step; rows whose answer needs no
-    search, or is memoised already, take the scalar path.
-    """
-    out: list[dict[str, float] | None] = [None] * len(models)
-    rows: dict[int, list[int]] = {}
-    for i, m in enumerate(models):
-        if m._memo is not None or not m.log_odds or m.t_left <= 0 or m.t_left >= len(m.log_odds):
-            out[i] = m.beliefs()
-        else:
-            rows.setdefault(len(m.log_odds), []).append(i)
-    for k, idx in rows.items():  # one array per row length
-        pids = [sorted(models[i].log_odds) for i in idx]
-        lo_ = np.array([[models[i].log_odds[p] for p in ps] for i, ps in zip(idx, pids)])
-        t_left = np.array([models[i].t_left for i in idx], dtype=float)
-        a, b = -50.0 - lo_.max(axis=1), 50.0 - lo_.min(axis=1)
-        live = np.ones(len(idx), dtype=bool)
-        for _ in range(100):
-            mid = (a + b) / 2
-            live &= (mid != a) & (mid != b)  # adjacent floats: that row is done
-            if not live.any():
-                break
-            below = np.sum(1.0 / (1.0 + np.exp(-(lo_ + mid[:, None]))), axis=1) < t_left
-            a = np.where(live & below, mid, a)
-            b = np.where(live & ~below, mid, b)
-        c = (a + b) / 2
-        for r, (i, ps) in enumerate(zip(idx, pids)):
-            m, cr = models[i], float(c[r])
-            m._memo = {p: float(1.0 / (1.0 + math.exp(-(m.log_odds[p] + cr)))) for p in ps}
-            out[i] = dict(m._memo)
-    return out  # type: ignore[return-value]
+    """``[m.beliefs() for m in models]``, each table's bisections run as one array (the same floats)."""
+    by_table: dict[int, tuple[SuspicionTable, list[int]]] = {}
+    for m in models:
+        by_table.setdefault(id(m.table), (m.table, []))[1].append(m.i)
+    for t, rows in by_table.values():
+        t.solve(rows)
+    return [m.beliefs() for m in models]
 
 
 def _logit(p: float) -> float:

@@ -288,8 +288,8 @@ class TraitorsEnv(Environment):
         for a in self.players():
             self.emit("role", {"pid": a.aid, "role": a.role}, actor="host", visibility=private(a.aid))
         self.emit("team_reveal", {"traitors": self.traitors_initial}, actor="host", visibility=team("traitors"))
-        for a in self.players():
-            self.suspicion[a.aid] = bl.BayesSuspicion(a.aid, self.order, t, self.cfg.tell_q_hi, self.cfg.tell_q_lo)
+        # every player's observer is a row of one table: a phase's tells and beliefs are arrays
+        self.suspicion = bl.BayesSuspicion.many(self.order, t, self.cfg.tell_q_hi, self.cfg.tell_q_lo)
 
     def is_done(self) -> bool:
         return self.winner is not None or (self.tick >= self.horizon() and self.phase == "murder")
@@ -299,7 +299,10 @@ class TraitorsEnv(Environment):
         if self.murdered_last:
             self.emit("announcement", {"text": f"{self.display(self.murdered_last)} was murdered last night."},
                       actor="host")
-        # scripted baselines see private noisy tells each morning
+        # scripted baselines see private noisy tells each morning; drawn only where a faithful's scripted
+        # answer reads them (each player's tells are its own named stream: skipping them shifts nothing)
+        if not tb.tells_read(self.cfg):
+            return
         if batch_enabled(self):
             tb.observe_tells(self)
             return

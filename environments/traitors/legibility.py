@@ -166,17 +166,21 @@ def belief_form_rho(events: pl.DataFrame) -> float | None:
 def belief_informativeness(events: pl.DataFrame) -> dict[str, float | None]:
     """``belief_seat_rho``: mean |rho| of beliefs with seat order (every valid probe);
     ``belief_truth_rho``: mean rho of faithful raters' beliefs with the truth."""
-    bf = tm.beliefs_frame(events).drop_nulls("p")
-    if bf.height == 0:
+    g = tm._parse(events)  # the rows of ``tm.beliefs_frame`` (valid probes), without building the frame
+    groups: dict[tuple[int, str], list[dict[str, Any]]] = {}  # by (seq, rater) in log order
+    for r in g.beliefs:
+        if r["p"] is not None:
+            groups.setdefault((r["seq"], r["i"]), []).append(r)
+    if not groups:
         return {"belief_seat_rho": None, "belief_truth_rho": None}
-    seat = {p: i for i, p in enumerate(tm.players(events))}
+    seat = {p: i for i, p in enumerate(g.players)}
     seat_rhos, truth_rhos = [], []
-    for (_, i), g in bf.group_by(["seq", "i"], maintain_order=True):
-        p = g["p"].to_list()
-        r = spearman(p, [seat.get(j, -1) for j in g["j"].to_list()])
+    for rows in groups.values():
+        p = [r["p"] for r in rows]
+        r = spearman(p, [seat.get(x["j"], -1) for x in rows])
         seat_rhos.append(None if r is None else abs(r))
-        if g["i_role"][0] == tm.FAITHFUL:
-            truth_rhos.append(spearman(p, [float(x == tm.TRAITOR) for x in g["j_role"].to_list()]))
+        if rows[0]["i_role"] == tm.FAITHFUL:
+            truth_rhos.append(spearman(p, [float(x["j_role"] == tm.TRAITOR) for x in rows]))
     return {"belief_seat_rho": _mean(seat_rhos), "belief_truth_rho": _mean(truth_rhos)}
 
 

@@ -48,27 +48,39 @@ LOGLOSS_EPS = 1e-3
 
 
 def _decode(events: pl.DataFrame, kind: str) -> list[dict[str, Any]]:
-    """Payloads of one event kind in log order, with ``_seq`` and ``_tick`` added."""
-    return [json.loads(p) | {"_seq": s, "_tick": t} for s, t, p in _raw(events).get(kind, ())]
+    """Payloads of one event kind in log order, with ``_seq`` and ``_tick`` added.
+
+    Decoded once per frame and kind (a game's outcome asks for the same kinds several times):
+    every reader of the frame gets the same list and dicts, to read, never to change.
+    """
+    rows = _raw(events)
+    got = _LAST_RAW[2].get(kind)
+    if got is None:
+        got = _LAST_RAW[2][kind] = [json.loads(p) | {"_seq": s, "_tick": t} for s, t, p in rows.get(kind, ())]
+    return got
 
 
-# the last frame read and its rows by kind: a game's outcome (these metrics, legibility, the
-# story) reads the same frame about a dozen times, and each polars filter costs more than the parsing
-_LAST_RAW: list[Any] = [None, {}]
+# the last frame read: its rows by kind, the payloads decoded so far by kind, and the parsed
+# game (``_parse``); a game's outcome (these metrics, legibility, the story) reads the same
+# frame about a dozen times, and each polars filter costs more than the parsing
+_LAST_RAW: list[Any] = [None, {}, {}, None]
 
 
 def _raw(events: pl.DataFrame) -> dict[str, list[tuple[int, int, str]]]:
     """``(seq, tick, payload)`` of every event, by kind, in log order (one pass over the frame)."""
-    ref, rows = _LAST_RAW
+    ref, rows = _LAST_RAW[0], _LAST_RAW[1]
     if ref is not None and ref() is events:
         return rows
     out: dict[str, list[tuple[int, int, str]]] = {}
     if events.height:
-        sub = events.select("seq", "tick", "kind", "payload").sort("seq")
-        for s, t, k, p in zip(sub["seq"].to_list(), sub["tick"].to_list(), sub["kind"].to_list(),
-                              sub["payload"].to_list()):
-            out.setdefault(k, []).append((s, t, p))
-    _LAST_RAW[:] = [weakref.ref(events), out]
+        # plain columns, no polars query: a small game's frame costs less to read than one sort's set-up
+        seq, tick, kind, payload = (events.get_column(c).to_list() for c in ("seq", "tick", "kind", "payload"))
+        order: Iterable[int] = range(len(seq))
+        if any(a > b for a, b in zip(seq, seq[1:])):  # the log is in seq order; any other frame is sorted
+            order = sorted(order, key=seq.__getitem__)
+        for i in order:
+            out.setdefault(kind[i], []).append((seq[i], tick[i], payload[i]))
+    _LAST_RAW[:] = [weakref.ref(events), out, {}, None]
     return out
 
 
@@ -238,6 +250,14 @@ class _Game:
 
 
 def _parse(events: pl.DataFrame) -> _Game:
+    """The game in ``events``, parsed once per frame (shared by every reader: read it, never change it)."""
+    _raw(events)
+    if _LAST_RAW[3] is None:
+        _LAST_RAW[3] = _parse_new(events)
+    return _LAST_RAW[3]
+
+
+def _parse_new(events: pl.DataFrame) -> _Game:
     idx = _index(events)
     book = _book_of(idx)
     starts = idx["game_start"]

@@ -98,11 +98,14 @@ def rows_of(df: pl.DataFrame) -> list[LedgerRow]:
 
 
 def _frame(rows: list[LedgerRow]) -> pl.DataFrame:
-    # row-wise in one call: per-column lists cost one polars Series each (30 of them)
-    return pl.DataFrame([_ROW(r) for r in rows], schema=SCHEMA, orient="row")
+    # row-wise in one call: per-column lists cost one polars Series each (30 of them); no rows: a copy
+    # of one empty frame (building the schema costs ~0.3 ms, a run asks for empty frames several times)
+    return pl.DataFrame([_ROW(r) for r in rows], schema=SCHEMA, orient="row") if rows else _EMPTY.clear()
 
 
 SORT_KEYS = ["call_id", "reask", "attempt"]
+_SORT_KEY = operator.attrgetter(*SORT_KEYS)
+_EMPTY = pl.DataFrame(schema=SCHEMA)
 
 
 class Ledger:
@@ -135,7 +138,10 @@ class Ledger:
         if rows is None and self.rows.base:
             df = pl.concat(self.rows.frames(_frame), how="vertical")
         else:
-            df = _frame(self.rows if rows is None else rows)
+            rows = self.rows if rows is None else rows
+            if len(rows) <= 1000:  # a small game's ledger: Python's stable sort, no polars query (~0.2 ms)
+                return _frame(sorted(rows, key=_SORT_KEY))
+            df = _frame(rows)
         return df.sort(SORT_KEYS, maintain_order=True)
 
     def take_pending_frame(self) -> tuple[int, pl.DataFrame]:
@@ -166,21 +172,22 @@ def totals(ledger: pl.DataFrame) -> dict[str, Any]:
                 "cost_nano": 0, "denied": 0, "failed": 0, "invalid": 0, "truncated": 0, "fallbacks": 0,
                 "cache_hits": 0, "overclaims": 0}
     oc = ledger["outcome"]
-    sent = ledger.filter(~pl.col("outcome").is_in(["denied", "fallback"]))
+    # one count per outcome (is_in and filter each cost a query plan: ~0.3 ms for a small game's ledger)
+    n = {o: 0 for o in OUTCOMES} | {o: int(c) for o, c in oc.value_counts().iter_rows()}
     cost = int(ledger["cost_nano"].sum())
     return {
-        "calls": int(oc.is_in(list(REPLIED)).sum()),
-        "attempts": sent.height,
+        "calls": sum(n[o] for o in REPLIED),
+        "attempts": ledger.height - n["denied"] - n["fallback"],
         "tokens_in": int(ledger["tokens_in"].sum()),
         "tokens_cached": int(ledger["tokens_cached"].sum()),
         "tokens_out": int(ledger["tokens_out"].sum()),
         "cost_nano": cost,
         "usd": cost / 1e9,
-        "denied": int((oc == "denied").sum()),
-        "failed": int(oc.is_in(["timeout", "rate_limited", "server_error", "bad_request"]).sum()),
-        "invalid": int((oc == "invalid_output").sum()),
-        "truncated": int((oc == "truncated").sum()),
-        "fallbacks": int((oc == "fallback").sum()),
+        "denied": n["denied"],
+        "failed": sum(n[o] for o in ("timeout", "rate_limited", "server_error", "bad_request")),
+        "invalid": n["invalid_output"],
+        "truncated": n["truncated"],
+        "fallbacks": n["fallback"],
         "cache_hits": int(ledger["cache_hit"].sum()),
         # replies whose server-reported usage was impossible; billed at most their reservation
         "overclaims": int(ledger["overclaim"].sum()) if "overclaim" in ledger.columns else 0,

@@ -14,6 +14,7 @@ warning that names the line numbers. The first record of a key wins.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -169,6 +170,9 @@ class ReplayLayer:
         if self.mode in ("replay", "reuse"):
             rec = self.store.get(key)
             if rec is not None:
+                # yield once, as a live call does: the calls started with this one reserve their budget
+                # before it settles, so budget denials replay as they happened (a resume, agora replay)
+                await asyncio.sleep(0)
                 return self._hit(req, rec)
             if self.mode == "replay":
                 m = req.meta
@@ -192,6 +196,7 @@ class ReplayLayer:
                         outcome=reply_outcome(rec.get("finish_reason") or "stop"),
                         tokens_in=u.prompt_tokens, tokens_cached=u.cached_tokens, tokens_out=u.completion_tokens,
                         usage_source=u.source, cost_nano=b.cost, reserved_nano=req.reserved_nano or 0,
+                        est_tokens_in=req.est_tokens_in or 0,
                         claimed_tokens_in=claim.prompt_tokens, claimed_tokens_out=claim.completion_tokens,
                         claimed_cost_nano=b.claimed_cost, overclaim=b.overclaim, cache_hit=True,
                         latency_ms=(time.perf_counter() - t0) * 1000)

@@ -114,6 +114,7 @@ def test_records_are_written_and_link_ledger_calls(tmp_path):
     d = pl.read_parquet(tmp_path / "deliberation.parquet")
     led = pl.read_parquet(tmp_path / "ledger.parquet")
     assert len(d) == 80 and res.summary["llm"]["is_llm"] is False
+    assert d["is_llm"].to_list() == [False] * 80  # oracle tiers are simulated: every record says so
     ids = set(led["call_id"].to_list())
     assert all(set(c) <= ids for c in d["call_ids"].to_list())
     spent = led.filter(pl.col("call_id").is_in(d["call_ids"].explode().implode()))["cost_nano"].sum()
@@ -214,3 +215,41 @@ def test_agents_and_phases_limit_who_deliberates():
     assert records("deliberation=best_of_n", "deliberation.phases=[labor]", "env.ticks=1").height == 40
     none = records("deliberation=best_of_n", "deliberation.phases=[nope]", "env.ticks=2")
     assert none.height == 0
+
+
+def test_agreement_scorer_accepts_a_unanimous_tier_at_its_closed_form_rate():
+    # 3 draws of the small tier on a binary choice; threshold 0.9 accepts only when all 3 agree:
+    # P = a^3 + (1 - a)^3 = 0.2575 at a = 0.55; otherwise the cascade escalates to the large tier
+    d = records("deliberation=cascade", "deliberation.scorer.kind=agreement", "deliberation.scorer.samples=3",
+                "deliberation.thresholds=[0.9]")
+    assert set(round(x, 6) for s in d["scores"].to_list() for x in s[:1]) <= {round(2 / 3, 6), 1.0}
+    accepted = int((d["tiers_tried"].list.len() == 1).sum())
+    assert inside(accepted, len(d), 0.55 ** 3 + 0.45 ** 3), (accepted, len(d))
+    assert (d.filter(d["tiers_tried"].list.len() == 1)["scores"].list.first() == 1.0).all()
+
+
+def test_confidence_scorer_without_a_confidence_field_scores_one_half():
+    d = records("deliberation=cascade", "deliberation.scorer.kind=confidence", "env.ticks=2")
+    assert d["scores"].list.first().to_list() == [0.5] * len(d)  # a labour choice has no confidence field
+    assert (d["tiers_tried"].list.len() == 2).all()  # 0.5 is not above the 0.5 threshold: always escalate
+
+
+TRAITORS = ["env=traitors", "llm=oracle", "llm.model=small", "env.discussion_passes=0", "env.belief_probe=false",
+            "env.reactions=false", "env.conclave=false", "agent.reflection.enabled=false", "budget=unlimited",
+            "run.checkpoint=false", "run.dir=null", "seed=1"]
+
+
+def test_by_role_policy_and_scripted_agents_ignore_deliberation():
+    cfg = to_dict(compose([*TRAITORS, "deliberation.by_role={faithful: {policy: best_of_n, n: 3, tiers: [small]}}",
+                           "agent.llm_by_role={traitor: {provider: scripted, model: scripted}}"]))
+    s = Simulation(cfg, None)
+    s.run(progress=False)
+    d = pl.DataFrame(s.env.deliberations)
+    assert len(d) > 0 and set(d["role"]) == {"faithful"} and set(d["policy"]) == {"best_of_n"}
+    assert (d["samples"] == 3).all()
+    # the whole population deliberating: the scripted traitors still make no deliberation record
+    cfg = to_dict(compose([*TRAITORS, "deliberation=best_of_n", "deliberation.n=3",
+                           "agent.llm_by_role={traitor: {provider: scripted, model: scripted}}"]))
+    s = Simulation(cfg, None)
+    s.run(progress=False)
+    assert set(pl.DataFrame(s.env.deliberations)["role"]) == {"faithful"}

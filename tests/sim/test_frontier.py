@@ -91,13 +91,64 @@ def test_a_frontier_cell_reproduces_exactly_and_cascade_is_cheaper_than_large():
     assert a["on_hull"].dtype == pl.Boolean
 
 
+FRONTIER_COLUMNS = {"cell", "policy", "tier", "budget_usd", "games", "spend_mean", "spend_lo", "spend_hi",
+                    "outcome_mean", "outcome_lo", "outcome_hi", "cop", "cop_lo", "cop_hi", "interval",
+                    "mv", "mv_lo", "mv_hi", "mv_from", "on_hull"}
+
+
 def test_frontier_command_writes_its_files(tmp_path, capsys):
     rc = frontier_main([*BASE, "frontier.tiers=[small,large]", "frontier.policies=[single]", "frontier.seeds=2",
                         "--out", str(tmp_path), "--drop", "large"])
     assert rc == 0
     df = pl.read_parquet(tmp_path / "frontier.parquet")
     assert df["cell"].to_list() == ["single:small:unlimited"]
-    assert (tmp_path / "frontier.html").exists()
+    assert set(df.columns) == FRONTIER_COLUMNS
+    r = df.row(0, named=True)
+    assert r["spend_lo"] <= r["spend_mean"] <= r["spend_hi"] and r["outcome_lo"] <= r["outcome_mean"] <= r["outcome_hi"]
+    assert r["cop_lo"] <= r["cop"] <= r["cop_hi"] and r["on_hull"] is True
+    html = (tmp_path / "frontier.html").read_text()
+    assert '"area"' in html and "outcome_lo" in html  # the hull's interval band
+    assert (tmp_path / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "shapley.parquet").exists()  # only with --shapley
+
+
+SHAP_TAX = ["env=taxation", "env.hours_step=100", "env.n_workers=3", "env.ticks=2", "llm=oracle",
+            "agent.reflection.enabled=false", "frontier.tiers=[small]", "frontier.policies=[single,best_of_n]",
+            "frontier.n=3", "frontier.seeds=2"]
+
+
+@pytest.mark.parametrize("by, players", [("agents", ["w001", "w002", "w003"]), ("phases", ["labor"])])
+def test_frontier_shapley_splits_each_deliberating_cell_among_its_players(tmp_path, capsys, by, players):
+    assert frontier_main([*SHAP_TAX, "--shapley", by, "--out", str(tmp_path)]) == 0
+    shap = pl.read_parquet(tmp_path / "shapley.parquet")
+    assert shap["cell"].unique().to_list() == ["best_of_n:small:unlimited"]  # single is the baseline: no row
+    assert shap["player"].to_list() == players and set(shap["method"]) == {"exact"}
+    df = {r["cell"]: r for r in pl.read_parquet(tmp_path / "frontier.parquet").to_dicts()}
+    extra = df["best_of_n:small:unlimited"]["spend_mean"] - df["single:small:unlimited"]["spend_mean"]
+    # efficiency: the players' values sum to the cell's extra spend over the single-call baseline
+    assert shap["phi_spend"].sum() == pytest.approx(extra) and extra == pytest.approx(3 * 2 * 2 * 1e-4)
+    gain = df["best_of_n:small:unlimited"]["outcome_mean"] - df["single:small:unlimited"]["outcome_mean"]
+    assert shap["phi_outcome"].sum() == pytest.approx(gain)
+    assert "phi_spend" in capsys.readouterr().out
+
+
+def test_frontier_shapley_takes_named_players(tmp_path, capsys):
+    argv = [*SHAP_TAX, "--shapley", "agents", "--players", "w002,nobody", "--shapley-seeds", "1",
+            "--out", str(tmp_path)]
+    assert frontier_main(argv) == 0
+    shap = {r["player"]: r for r in pl.read_parquet(tmp_path / "shapley.parquet").to_dicts()}
+    assert set(shap) == {"w002", "nobody"} and shap["nobody"]["phi_spend"] == 0  # a null player
+    assert shap["w002"]["phi_spend"] == pytest.approx(2 * 2 * 1e-4) and shap["w002"]["games_per_coalition"] == 1
+
+
+@pytest.mark.parametrize("argv, says", [(["--players", "a"], "go with --shapley"),
+                                        (["--shapley", "roles"], "argument --shapley: invalid choice"),
+                                        (["--shapley", "agents", "--shapley-seeds", "0"], "--shapley-seeds 0"),
+                                        (["--interval", "nope"], "argument --interval")])
+def test_frontier_bad_option_is_one_line(argv, says, capsys):
+    assert frontier_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and says in err and len(err.strip().splitlines()) == 1
 
 
 def test_frontier_bad_input_is_one_line():
@@ -118,6 +169,8 @@ def test_frontier_dashboard_page_draws_a_written_frontier(tmp_path, monkeypatch)
 
     df, _ = run_frontier(BASE, ["small", "large"], ["single"], [None], range(2))
     write(df, tmp_path / "grid")
+    pl.DataFrame({"cell": ["best_of_n:small:unlimited"], "player": ["w001"], "phi_spend": [4e-4]}).write_parquet(
+        tmp_path / "grid" / "shapley.parquet")
     monkeypatch.setenv("AGORA_RUNS", str(tmp_path))
     app = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
     at = AppTest.from_file(str(app), default_timeout=60)
@@ -126,6 +179,8 @@ def test_frontier_dashboard_page_draws_a_written_frontier(tmp_path, monkeypatch)
     at.run()
     assert not at.exception, at.exception
     assert at.get("vega_lite_chart") and at.dataframe
+    assert "Shapley attribution of spend" in [h.value for h in at.subheader]
+    assert any("not an LLM" in c.value for c in at.caption)
 
 
 def test_marginal_value_between_adjacent_budgets_with_a_paired_interval():
@@ -153,7 +208,7 @@ def swept(tmp_path_factory):
     from sim.frontier import write
 
     out = tmp_path_factory.mktemp("runs") / "grid"
-    grid = (BASE, ["small", "large"], ["single"], [None], range(2))
+    grid = (BASE, ["small", "large"], ["single", "cascade"], [None], range(2))
     a, _ = run_frontier(*grid)
     b, games = run_frontier(*grid, sweep=["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], out=out)
     write(b, out, games=games)
@@ -191,3 +246,96 @@ def test_spend_page_links_a_frontier_run_to_its_cell(swept, monkeypatch):
     at.switch_page("pages/frontier.py").run()
     assert not at.exception, at.exception
     assert "Cell single:small:unlimited" in [h.value for h in at.subheader]
+
+
+def test_replaying_a_frontier_cell_reproduces_its_numbers_exactly(swept, tmp_path):
+    import json
+
+    from environments import registry
+    from sim.frontier import Cell, summarise
+    from sim.runner import replay
+
+    out, _, b = swept
+    cell = "cascade:large:unlimited"  # a deliberating cell: two tiers, scorer draws, escalations
+    row = b.filter(pl.col("cell") == cell).row(0, named=True)
+    recorded = json.loads((out / "frontier_games.json").read_text())[cell]
+    cls = registry.env_class("taxation")
+    spend, success = [], []
+    for k, rel in enumerate(recorded["runs"]):
+        res = replay(out / rel, tmp_path / str(k))
+        spend.append(float(res.summary["llm"]["usd"]))
+        success.append(float(cls.success_value(res.summary["outcome"])))
+    assert spend == recorded["spend"] and success == recorded["success"] and max(spend) > 0
+    again = summarise(Cell("cascade", "large", None), spend, success)
+    assert again == {k: row[k] for k in again}  # every number of the cell's row, bit for bit
+
+
+# the market's success is realised surplus, which needs induced values (the asset setup has none)
+SUCCESS_SETUP = {"market": ["env.setup=induced", "env.trader_policy=zic"]}
+
+
+@pytest.mark.parametrize("name", ["traitors", "taxation", "market", "macro"])
+def test_every_environment_has_a_cost_of_pass_with_an_interval(name):
+    from environments import registry
+
+    assert name in registry.ENVIRONMENTS
+    cls = registry.env_class(name)
+    base = [f"env={name}", "llm=oracle", "agent.reflection.enabled=false", *cls.quick, *SUCCESS_SETUP.get(name, [])]
+    df, games = run_frontier(base, ["small"], ["single"], [None], range(3))
+    r = df.row(0, named=True)
+    assert r["games"] == 3, f"{name}: Environment.success_value gives no success measure"
+    assert r["spend_mean"] > 0 and math.isfinite(r["outcome_mean"])
+    assert r["cop_lo"] <= r["cop"] <= r["cop_hi"] or (r["outcome_mean"] <= 0 and r["cop"] == math.inf)
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+def test_frontier_benchmark_prints_speed_then_the_table_last():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "frontier.py"), "--games", "2"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    assert "cells/s" in lines[0] and "games/s" in lines[0] and "16 cells x 2 games" in lines[0]
+    assert "not an LLM" in lines[0]
+    header, rows = lines[1], lines[2:]
+    for col in ("USD/game", "win rate", "exact", "USD/win", "mv", "hull"):
+        assert col in header
+    # 3 tiers x 3 policies x 2 budgets, less the cascade on the smallest tier (nothing below it to start from)
+    assert len(rows) == 16 and rows[-1].startswith("best_of_n:large:$0.1")
+    assert "0.7197" in next(r for r in rows if r.startswith("single:large:unlimited"))  # the exact value
+
+
+def test_traitors_baselines_with_oracle_faithful_prints_rate_interval_and_exact():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "traitors_baselines.py"), "--faithful", "oracle",
+                          "--accuracy", "0.8", "--traitors-policy", "bloc", "--games", "20", "--workers", "1",
+                          "--reference", "0"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "exact P(faithful win | faithful oracle of accuracy q) = 0.4727904" in out.stdout
+    assert "simulated faithful win rate = " in out.stdout and "95% Wilson [" in out.stdout
+
+
+def test_cost_of_pass_of_the_success_gained_over_a_baseline():
+    from sim.frontier import gain_columns
+
+    g = gain_columns([1.0] * 4, [3.0, 4.0, 5.0, 6.0], [1.0, 1.0, 2.0, 2.0])  # gains 2, 3, 3, 4 on the same seeds
+    assert g["gain_mean"] == pytest.approx(3.0) and g["cop_gain"] == pytest.approx(1 / 3)
+    assert g["gain_lo"] < 3 < g["gain_hi"] and g["cop_gain_lo"] < 1 / 3 < g["cop_gain_hi"]
+    loss = gain_columns([1.0] * 4, [1.0, 1.0, 2.0, 2.0], [3.0, 4.0, 5.0, 6.0])  # worse than the baseline
+    assert (loss["cop_gain"], loss["cop_gain_lo"], loss["cop_gain_hi"]) == (math.inf, math.inf, math.inf)
+    assert cost_of_pass([1.0] * 4, [-1.0, -2.0, -1.0, -2.0], "bootstrap").lo == math.inf
+
+
+def test_frontier_baseline_gives_the_gain_over_scripted_play(tmp_path, capsys):
+    from sim.frontier import run_games
+
+    argv = [*BASE, "frontier.tiers=[large]", "frontier.policies=[single]", "frontier.seeds=3",
+            "frontier.baseline=[llm=scripted]", "--out", str(tmp_path)]
+    assert frontier_main(argv) == 0
+    r = pl.read_parquet(tmp_path / "frontier.parquet").row(0, named=True)
+    scripted = run_games([*BASE, "llm=scripted"], range(3))
+    assert scripted["spend"] == [0.0] * 3  # the baseline spends nothing
+    assert r["gain_mean"] == pytest.approx(r["outcome_mean"] - float(np.mean(scripted["success"])))
+    assert r["cop_gain"] == (r["spend_mean"] / r["gain_mean"] if r["gain_mean"] > 0 else math.inf)
+    assert frontier_main([*BASE, "frontier.baseline=scripted"]) == 2
+    assert "frontier.baseline='scripted': a list of run overrides" in capsys.readouterr().err

@@ -52,3 +52,26 @@ def test_cli_seed_sweep_in_memory_writes_nothing(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "4 games: completed 4" in out and "faithful win rate" in out
     assert not any(tmp_path.iterdir())
+
+
+def test_ledger_totals_count_every_outcome_like_the_frame_filters():
+    """``totals`` counts outcomes with one value_counts; the same numbers as filtering the frame."""
+    import polars as pl
+
+    from sim.inference.ledger import OUTCOMES, REPLIED, Ledger, LedgerRow, totals
+
+    lg = Ledger()
+    for i, o in enumerate(list(OUTCOMES) * 2 + ["ok"] * 5):
+        lg.rows.append(LedgerRow(call_id=i, attempt=1, tick=1, phase="x", agent="p1", purpose="vote", reask=0,
+                                 provider="scripted", endpoint="e", model="m", price_version="v", prompt_hash="h",
+                                 outcome=o, cost_nano=i))
+    f = lg.frame()
+    got = totals(f)
+    oc = f["outcome"]
+    assert got["calls"] == int(oc.is_in(list(REPLIED)).sum()) == 11
+    assert got["attempts"] == f.filter(~pl.col("outcome").is_in(["denied", "fallback"])).height == 21
+    assert got["failed"] == int(oc.is_in(["timeout", "rate_limited", "server_error", "bad_request"]).sum()) == 8
+    assert (got["denied"], got["fallbacks"], got["invalid"], got["truncated"]) == (2, 2, 2, 2)
+    assert got["cost_nano"] == sum(range(25))
+    assert lg.frame([]).height == 0 and lg.frame([]).schema == f.schema  # the shared empty frame is a copy
+    assert f["call_id"].to_list() == sorted(f["call_id"].to_list())

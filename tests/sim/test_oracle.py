@@ -94,3 +94,16 @@ def test_traitors_with_oracle_faithful_match_the_exact_win_probability():
     wins = sum(_run_memory({**base, "seed": s}).summary["outcome"]["winner"] == "faithful" for s in range(games))
     lo, hi = wilson_interval(wins, games, z=2.58)  # 99%: one flaky seed set in a hundred at most
     assert lo <= p_faithful_win_oracle(10, 3, q) <= hi, (wins, games)
+
+
+def test_run_line_and_report_call_oracle_tiers_simulated_not_scripted(tmp_path, capsys):
+    from sim.cli import main
+
+    ov = ["env=taxation", "llm=oracle", "llm.model=small", "env.n_workers=2", "env.ticks=1", "env.hours_step=100",
+          "agent.reflection.enabled=false", f"run.dir={tmp_path}"]
+    assert main(["run", *ov]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("llm: "))
+    assert "oracle/small [simulated tiers: not an LLM]" in line
+    assert main(["report", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "simulated tiers: not an LLM" in out and "scripted: not an LLM" not in out

@@ -66,3 +66,17 @@ def test_random_runs_are_each_streams_successive_draws(path, monkeypatch):
     got = Streams(np.array(seeds, dtype=np.uint64)).random_runs(counts)
     assert got == [[g.random() for _ in range(c)] for g, c in
                    zip([np.random.default_rng(s) for s in seeds], counts)]
+
+
+@pytest.mark.parametrize("n", [3, 40])  # seeded in Python ints / as arrays
+def test_module_random_runs_are_each_agents_np_rng_runs(n):
+    """``random_runs`` (one Generator, its state set per stream) draws what each agent's own rng draws."""
+    from sim.streams import random_runs
+
+    keys = [f"p{i}" for i in range(n)]
+    counts = [(i * 7) % 13 for i in range(n)]  # zero-length runs included
+    got = random_runs(5, ("tells", 3), keys, counts)
+    want = np.concatenate([np_rng(5, "tells", 3, k).random(c) for k, c in zip(keys, counts)])
+    assert np.array_equal(got, want)
+    g = np_rng(5, "tells", 3, "p1")  # a run is the same as successive scalar draws
+    assert np.array_equal([g.random() for _ in range(9)], np_rng(5, "tells", 3, "p1").random(9))

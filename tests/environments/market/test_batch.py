@@ -25,6 +25,9 @@ CASES = [
      "env.replace_quotes=false"],
     ["env.setup=asset", "env.trader_policy=ziu", "env.n_traders=16", "env.ticks=15", "env.max_qty=3"],
     ["env.setup=asset", "env.trader_policy=zic", "env.n_traders=200", "env.ticks=8"],
+    # above SMALL traders the induced decisions are arrays (below, plain integers on pre-seeded streams)
+    ["env.setup=induced", "env.trader_policy=zic", "env.n_traders=80", "env.ticks=8"],
+    ["env.setup=induced", "env.trader_policy=ziu", "env.n_traders=70", "env.ticks=6", "env.replace_quotes=false"],
 ]
 
 
@@ -60,3 +63,40 @@ def test_mixed_population_one_model_trader_among_scripted():
     answered = a.ledger.filter((pl.col("provider") == "openai") & (pl.col("outcome") == "ok"))
     assert answered.height > 0 and a.summary["status"] == "completed"
     assert a.ledger.filter(pl.col("provider") == "scripted").height > 0
+
+
+def _played(over: list[str]):
+    from sim.config import compose, to_dict
+    from sim.runner import Simulation
+
+    s = Simulation(to_dict(compose(BASE + over)), None)
+    s.run(progress=False)
+    return s
+
+
+def test_outcome_surplus_kept_per_fill_equals_the_trades_frame():
+    from environments.market import metrics as mm
+
+    s = _played(["env.setup=induced", "env.trader_policy=ziu", "env.n_traders=16", "env.ticks=20", "seed=4"])
+    env = s.env
+    assert len(env.fills) > 0
+    frame_surplus = mm.realised_surplus(env.trades_frame(), env.values, env.costs)
+    assert s.result.summary["outcome"]["realised_surplus"] == frame_surplus
+
+
+def test_streams_seeded_many_ticks_at_once_draw_as_each_ticks_own():
+    """``policy_streams`` seeds a small market's next ticks in one pass; each tick's streams, in any
+    trader order, are still ``rng_for("policy", tick, trader)``."""
+    import numpy as np
+
+    from environments.market import batch as mb
+
+    s = _played(["env.setup=induced", "env.trader_policy=zic", "env.n_traders=20", "env.ticks=2", "seed=9"])
+    env = s.env
+    rev = list(reversed(env.order))
+    idx = np.array([env.index[x] for x in rev])
+    for tick in (1, 2, 3, 1 + mb.SEED_BATCH // 20, 2 + mb.SEED_BATCH // 20):  # across a re-seed
+        env.tick = tick
+        got = mb.policy_streams(env, rev, idx).integers(0, 1000)
+        want = [int(env.rng_for("policy", tick, x).integers(0, 1000)) for x in rev]
+        assert got.tolist() == want

@@ -104,3 +104,51 @@ def test_large_scripted_tables_run_and_model_tables_stay_capped():
     with pytest.raises(ConfigError, match="env.n_players=61: at most 60 when a model plays"):
         sim.run(["env=traitors", "llm=local", "run.dir=null", "env.n_players=61", "env.n_traitors=3"],
                 progress=False)
+
+
+def test_a_tables_rows_solved_together_equal_each_observer_alone():
+    """One table's bisections as one array give each row the floats a lone observer gets (row order,
+    partial observations, eliminations and the no-search rows included)."""
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        n = int(rng.integers(4, 60))
+        players = [f"p{i}" for i in range(1, n + 1)]
+        t = int(rng.integers(1, n // 3 + 1))
+        table = BayesSuspicion.many(players, t)
+        alone = {p: BayesSuspicion(p, players, t) for p in players}
+        for _ in range(int(rng.integers(0, 6))):
+            for p in players:
+                tells = {x: bool(rng.random() < 0.5) for x in alone[p].log_odds if rng.random() < 0.9}
+                table[p].observe(tells)
+                alone[p].observe(tells)
+            if rng.random() < 0.5:
+                gone, role = players[int(rng.integers(n))], ("traitor" if rng.random() < 0.5 else None)
+                for p in players:
+                    table[p].eliminate(gone, role)
+                    alone[p].eliminate(gone, role)
+        order = [players[i] for i in rng.permutation(n)]
+        got = beliefs_many([table[p] for p in order])
+        assert got == [alone[p].beliefs() for p in order]
+        assert all(table[p].log_odds == alone[p].log_odds for p in players)
+
+
+def test_many_observers_vote_like_the_table_batch_at_300_players():
+    """A large table's batch path (tells and votes as arrays, streams seeded as arrays) writes the per-agent run."""
+    over = QUICK + ["env.n_players=300", "env.n_traitors=30", "env.discussion_passes=0", "env.belief_probe=false",
+                    "env.reactions=false", "env.conclave=false", "env.max_rounds=2", "seed=3"]
+    a, b = both(over)
+    assert_same(a, b)
+    assert int((a.events["kind"] == "vote").sum()) > 600
+
+
+def test_tells_are_drawn_only_where_an_answer_reads_them():
+    """Random faithful with no speeches or beliefs never read their tells: none are drawn (nothing changes)."""
+    from sim.runner import Simulation
+    from sim.montecarlo import batch_config
+
+    lean = ["env.discussion_passes=0", "env.belief_probe=false", "env.traitor_policy=random", "seed=2"]
+    for policy, drawn in (("random", False), ("bayes", True)):
+        sim_ = Simulation(batch_config(QUICK + lean + [f"env.faithful_policy={policy}"]), None)
+        sim_.run(progress=False)
+        table = next(iter(sim_.env.suspicion.values())).table
+        assert bool(table.k.any() or table.m.any()) is drawn

@@ -348,3 +348,30 @@ def test_decoding_follows_the_frame_it_is_given():
     assert len(M._decode(a, "role")) == 6 and len(M._decode(b, "role")) == 3
     assert len(M._decode(a, "role")) == 6  # back to the first frame
     assert M._decode(pl.DataFrame(schema=SCHEMA), "role") == []
+
+
+def test_belief_informativeness_from_parsed_rows_equals_the_frame_group_by():
+    """Computed from the parsed belief rows: the values of grouping ``beliefs_frame`` by (seq, rater)."""
+    from environments.traitors.legibility import _mean, belief_informativeness, spearman
+
+    events = game()
+    bf = M.beliefs_frame(events).drop_nulls("p")
+    assert bf.height > 0
+    seat = {p: i for i, p in enumerate(M.players(events))}
+    seat_rhos, truth_rhos = [], []
+    for _, g in bf.group_by(["seq", "i"], maintain_order=True):
+        p = g["p"].to_list()
+        r = spearman(p, [seat.get(j, -1) for j in g["j"].to_list()])
+        seat_rhos.append(None if r is None else abs(r))
+        if g["i_role"][0] == M.FAITHFUL:
+            truth_rhos.append(spearman(p, [float(x == M.TRAITOR) for x in g["j_role"].to_list()]))
+    assert belief_informativeness(events) == {"belief_seat_rho": _mean(seat_rhos), "belief_truth_rho": _mean(truth_rhos)}
+
+
+def test_a_frames_payloads_are_decoded_once_and_an_unsorted_frame_is_read_in_seq_order():
+    events = game()
+    assert M._decode(events, "vote") is M._decode(events, "vote")  # decoded once per frame
+    assert M._parse(events) is M._parse(events)
+    shuffled = events.sample(fraction=1.0, shuffle=True, seed=1)
+    assert M._decode(shuffled, "vote") == M._decode(events, "vote")
+    assert M.game_metrics(shuffled) == M.game_metrics(events)

@@ -389,6 +389,12 @@ class MacroEnv(Environment):
         k = bl.composite_consumption(self.price, self.wealth[i: i + 1] + worked * z, c.composite_beta)
         return float(w[0]), float(k[0])
 
+    @classmethod
+    def success_value(cls, outcome) -> float | None:
+        """Mean monthly household welfare (cost-of-pass: USD per unit of welfare); None if undefined."""
+        v = outcome.get("welfare")
+        return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+
     def ground_truth(self, request: ActRequest) -> Truth | None:
         """A household's decision: right = the composite rule's choice, wrong = the other points of a coarse grid."""
         if request.purpose != "decide" or request.agent.aid not in self.index:

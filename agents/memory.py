@@ -100,9 +100,10 @@ def top_k(score: np.ndarray, tiebreak_tick: np.ndarray, k: int) -> np.ndarray:
 # ---------------------------------------------------------------- event rendering
 
 
-def _field(row: Any, key: str) -> Any:
-    """Event rows may be dicts (polars ``iter_rows(named=True)``) or objects (``sim.events.Event``)."""
-    return row[key] if isinstance(row, Mapping) else getattr(row, key)
+def _getter(row: Any) -> Any:
+    """Field access for an event row: a dict (polars ``iter_rows(named=True)``) or an object
+    (``sim.events.Event``); decided once per row, since deliveries scan every new event per agent."""
+    return row.__getitem__ if type(row) is dict or isinstance(row, Mapping) else row.__getattribute__
 
 
 def _value_text(v: Any) -> str:
@@ -277,15 +278,14 @@ class MemoryStream:
         batch: set[int] = set()  # dedupes repeats within this call too
         for row in events_rows:
             # one type check per row, not per field: deliveries scan every new event for every agent
-            is_map = type(row) is dict or isinstance(row, Mapping)
-            seq = int(row["seq"] if is_map else row.seq)
-            if seq in self._seen_seqs or seq in batch \
-                    or not visible_to(row["visibility"] if is_map else row.visibility, viewer_id, teams):
+            field = _getter(row)
+            seq = int(field("seq"))
+            if seq in self._seen_seqs or seq in batch or not visible_to(field("visibility"), viewer_id, teams):
                 continue
             batch.add(seq)
-            kind, tick = _field(row, "kind"), int(_field(row, "tick"))
+            kind, tick = field("kind"), int(field("tick"))
             hit = cache.get(seq) if cache is not None else None
-            texts.append(hit[0] if hit else render_event(tick, kind, _field(row, "actor"), _field(row, "payload")))
+            texts.append(hit[0] if hit else render_event(tick, kind, field("actor"), field("payload")))
             ticks.append(tick)
             imps.append(float(table.get(kind, default_importance)))
             seqs.append(seq)

@@ -42,8 +42,9 @@ import stat
 import struct
 import tempfile
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import polars as pl
 
@@ -131,21 +132,28 @@ def read_parts(folder: Path, prefix: str) -> pl.DataFrame | None:
 def read_table_file(f: Path) -> pl.DataFrame:
     """One Parquet file of a run: a plain file (never a link out of the run, nor a FIFO a read would
     block on), decoded; anything else is one ``UnreadableTable`` line naming it."""
+    with _plain_file(f, UnreadableTable, "a link out of the run; refused") as fh:
+        try:
+            return pl.read_parquet(fh)
+        except (OSError, pl.exceptions.PolarsError) as e:
+            why = " ".join(str(e).split())[:160] or type(e).__name__
+            raise UnreadableTable(f"{f}: not a readable Parquet file ({why})") from None
+
+
+@contextmanager
+def _plain_file(f: Path, error: type[RunDirError], link_why: str) -> Iterator[Any]:
+    """``f`` opened for reading only if it is a regular file reached without following a link (and
+    without blocking on a FIFO); otherwise ``error`` with one line naming it."""
     try:
         fd = os.open(f, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError as e:
-        why = "a link out of the run; refused" if e.errno == errno.ELOOP else (e.strerror or str(e))
-        raise UnreadableTable(f"{f}: unreadable ({why})") from None
+        why = link_why if e.errno == errno.ELOOP else (e.strerror or str(e))
+        raise error(f"{f}: unreadable ({why})") from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UnreadableTable(f"{f}: not a regular file; refused")
+            raise error(f"{f}: not a regular file; refused")
         with os.fdopen(fd, "rb", closefd=False) as fh:
-            return pl.read_parquet(fh)
-    except (OSError, pl.exceptions.PolarsError) as e:
-        if isinstance(e, UnreadableTable):
-            raise
-        why = " ".join(str(e).split())[:160] or type(e).__name__
-        raise UnreadableTable(f"{f}: not a readable Parquet file ({why})") from None
+            yield fh
     finally:
         os.close(fd)
 
@@ -488,18 +496,8 @@ class RunDir:
 
 def read_plain_bytes(f: Path) -> bytes:
     """A run file's bytes: a plain file, not read through a link nor blocking on a FIFO; else one line."""
-    try:
-        fd = os.open(f, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-    except OSError as e:
-        why = "a link; refused" if e.errno == errno.ELOOP else (e.strerror or str(e))
-        raise RunDirError(f"{f}: unreadable ({why})") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise RunDirError(f"{f}: not a regular file; refused")
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read()
-    finally:
-        os.close(fd)
+    with _plain_file(f, RunDirError, "a link; refused") as fh:
+        return fh.read()
 
 
 def _read_plain(f: Path, size: int | None) -> bytes:

@@ -217,6 +217,25 @@ class Streams:
             self._py = _PyStreams.from_state(self.hi, self.lo, self.inc_hi, self.inc_lo)
 
     @classmethod
+    def continuing(cls, state: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], rows: np.ndarray) -> "Streams":
+        """Streams continuing from the seeded PCG states ``state`` (see ``state``) at ``rows``, drawn as
+        plain integers: seed many streams in one array pass, then draw a few of them at a time."""
+        st = cls(np.empty(0, dtype=U64))
+        st._py = _PyStreams.from_state(*(a[rows] for a in state))
+        st._n = len(rows)
+        return st
+
+    @property
+    def state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(hi, lo, inc_hi, inc_lo): the PCG states of array-seeded streams (``continuing`` takes them)."""
+        return self.hi, self.lo, self.inc_hi, self.inc_lo
+
+    @property
+    def plain(self) -> "_PyStreams | None":
+        """The streams as plain Python integers, when they draw that way (small groups)."""
+        return self._py
+
+    @classmethod
     def named(cls, root: int, prefix: Sequence[object], keys: Iterable[object]) -> "Streams":
         """The streams ``np_rng(root, *prefix, k)`` for each ``k`` in ``keys``."""
         return cls(derive_seeds(root, prefix, keys))

@@ -75,12 +75,8 @@ def policy_streams(env: "MarketEnv", aids: Sequence[str], idx: np.ndarray) -> St
         ticks = range(tick, max(tick + 1, min(tick + SEED_BATCH // n_all, env.horizon() + 1)))
         seeds = np.concatenate([derive_seeds(env.root_seed, ("policy", k), env.order) for k in ticks])
         big = Streams(seeds)  # array-seeded: at least SEED_ARRAYS_FROM streams
-        cache = env._policy_seeded = (ticks.start, ticks.stop, big.hi, big.lo, big.inc_hi, big.inc_lo)
-    rows = (tick - cache[0]) * n_all + idx
-    st = Streams(np.empty(0, dtype=np.uint64))  # drawn from the seeded states as plain integers
-    st._py = _PyStreams.from_state(cache[2][rows], cache[3][rows], cache[4][rows], cache[5][rows])
-    st._n = len(aids)
-    return st
+        cache = env._policy_seeded = (ticks.start, ticks.stop, big.state)
+    return Streams.continuing(cache[2], (tick - cache[0]) * n_all + idx)
 
 
 def order_columns(env: "MarketEnv", traders: Sequence["Trader"]) -> tuple[list[int], list[int], list[int]]:
@@ -94,8 +90,8 @@ def order_columns(env: "MarketEnv", traders: Sequence["Trader"]) -> tuple[list[i
     idx = np.array([index[x] for x in aids], dtype=np.int64)
     st = policy_streams(env, aids, idx)
     pol_all, risk_all, buyer_all = _static(env)
-    if c.setup == "induced" and st._py is not None and pol_all.max(initial=0) <= 1:  # ZI-C / ZI-U only
-        return _induced_small(env, traders, st._py)
+    if c.setup == "induced" and st.plain is not None and pol_all.max(initial=0) <= 1:  # ZI-C / ZI-U only
+        return _induced_small(env, traders, st.plain)
     acc = env.accounts
     cash_d, held_d = acc.cash, acc.cash_held
     units_d, uheld_d = acc.units.get(ASSET, {}), acc.units_held.get(ASSET, {})

@@ -1,7 +1,7 @@
 """Serving: the `openai` provider against real OpenAI-compatible servers.
 
 * llama-cpp-python's own server (``python -m llama_cpp.server``) with the embedded SmolLM2 GGUF,
-  started as a subprocess: one Traitors vote and night (4 players, 5 calls), metered like any remote
+  started as a subprocess: one Traitors vote and night (4 players, 4 or 5 calls), metered like any remote
   endpoint (slow).
 * Cached-token accounting end to end: the loopback server reports
   ``usage.prompt_tokens_details.cached_tokens``; the ledger's ``tokens_cached`` must carry exactly
@@ -27,7 +27,8 @@ from sim.testing.loopback import LoopbackServer, cached_prefix_tokens, prompt_te
 
 KEY_ENV = "AGORA_TEST_LLAMA_SERVER_KEY"
 MODEL = "smollm2-135m-instruct"
-# one night and one vote, no talk: 4 votes + 1 murder = 5 calls
+# at most one vote and one night, no talk: 4 banishment votes, then 1 murder unless the vote
+# already banished the only traitor (the model's votes decide which: the test counts the vote events)
 TINY_TRAITORS = ["env=traitors", "env.n_players=4", "env.n_traitors=1", "env.max_rounds=1", "env.discussion_passes=0",
                  "env.reactions=false", "env.conclave=false", "env.belief_probe=false",
                  "agent.reflection.enabled=false", "seed=3"]
@@ -105,8 +106,10 @@ def test_game_through_openai_provider_on_llama_cpp_server(llama_server, tmp_path
     assert s["llm"]["provider"] == "openai" and s["llm"]["is_llm"] is True
 
     led = pl.read_parquet(run_dir / "ledger.parquet")
+    votes = res.events.filter(pl.col("kind") == "vote").height  # one model decision per vote cast
+    assert votes >= 4
     sent = led.filter(~pl.col("outcome").is_in(["denied", "fallback"]))
-    assert sent.height >= 5 and set(sent["provider"]) == {"openai"}, led
+    assert sent.height >= votes and set(sent["provider"]) == {"openai"}, led
     ok = led.filter(pl.col("outcome") == "ok")
     # real token counts from the server's usage block, not estimates
     assert ok.height and (ok["usage_source"] == "server").all()
@@ -117,7 +120,7 @@ def test_game_through_openai_provider_on_llama_cpp_server(llama_server, tmp_path
     # grammar-constrained JSON (json_object + schema): most decisions are schema-valid at the first answer (no re-ask, no fallback)
     decisions = led["call_id"].n_unique()
     first_try_valid = ok.filter(pl.col("reask") == 0)["call_id"].n_unique()
-    assert decisions >= 5 and first_try_valid / decisions >= 0.8, led.select("call_id", "purpose", "reask", "outcome", "error")
+    assert decisions == votes and first_try_valid / decisions >= 0.8, led.select("call_id", "purpose", "reask", "outcome", "error")
     assert s["llm"]["tokens_in"] == led["tokens_in"].sum() and s["llm"]["usd"] > 0
     # the key's value is nowhere in what the run wrote
     for f in run_dir.rglob("*"):

@@ -35,6 +35,7 @@ class Cognition:
     def __init__(self, events: "EventLog", delivered: int = 0):
         self.events = events
         self.delivered = delivered
+        self._reads: dict[str, bool] = {}  # agent id -> whether its memory is fed
 
     def after_phase(self, env: "Environment") -> None:
         self.deliver(env)
@@ -48,8 +49,12 @@ class Cognition:
         rows = [e for e in new if e.kind not in NOT_MEMORABLE]
         keep_scripted = env.keeps_scripted_memory()
         shared: dict = {}  # each event rendered and embedded once per delivery, not once per agent
+        reads = self._reads  # an agent's policy is fixed for the run: asked once per agent
         for a in env.players():
-            if not keep_scripted and env.policy_of(a) == "scripted":
+            r = reads.get(a.aid)
+            if r is None:
+                r = reads[a.aid] = keep_scripted or env.policy_of(a) != "scripted"
+            if not r:
                 continue  # scripted policies never read memory
             a.memory.observe_events(rows, a.aid, a.teams, importance=env.memory_importance, shared=shared)
 

@@ -34,7 +34,7 @@ from sim.config import compose, secret_free, short, to_dict
 from sim.engine import BudgetExhausted, Services
 from sim.events import EventLog
 from sim.inference.client import build_client
-from sim.inference.ledger import REPLIED, SORT_KEYS, Ledger, merge_totals, totals
+from sim.inference.ledger import REPLIED, SORT_KEYS, Ledger, merge_totals, totals, totals_of_rows
 from sim.inference.views import decision_health
 from sim.rundir import (CheckpointError, RunDir, RunDirError, atomic_write_bytes, atomic_write_json,
                         atomic_write_parquet, read_plain_bytes)
@@ -211,7 +211,7 @@ class Simulation:
         self._spill: tempfile.TemporaryDirectory | None = None  # an in-memory run's parts, once it has many rows
         self._ckpt_at = 0.0  # when the last checkpoint was written, and what it cost (seconds)
         self._ckpt_cost = 0.0
-        self.flushed_totals = totals(self.ledger.frame([]))  # ledger totals of the rows written to parts
+        self.flushed_totals = totals_of_rows([])  # ledger totals of the rows written to parts
         if resume_state:
             if rd:
                 rd.part_hashes = dict(resume_state["parts"])
@@ -406,7 +406,7 @@ class Simulation:
             t, health = self.flushed_totals, self._health.partial()
             outcome = self.env.partial_outcome()
         else:
-            t = merge_totals(self.flushed_totals, totals(self.ledger.frame(self.ledger.rows[self.ledger.flushed:])))
+            t = merge_totals(self.flushed_totals, totals_of_rows(self.ledger.rows[self.ledger.flushed:]))
             # only model calls count for decision health: a scripted run's ledger is never read back
             health = self._decision_health(self.ledger.frame() if self._health.llm_endpoints
                                            else self.ledger.frame([]))
@@ -468,10 +468,11 @@ class Simulation:
         reads = self.env.reads_events
         if not self.rd:
             small = not self.events.rows.base and not self.ledger.rows.base
-            events = self.events.frame() if small or reads else None
+            events = self.events.frame() if reads else None
             summary = self._summary(wall, error, events=events)
-            if small:
-                return RunResult(summary, events, lambda: self.ledger.frame(), metrics, None)  # built if read
+            if small:  # tables the outcome did not need are built if read (a batch of games never reads them)
+                return RunResult(summary, events if reads else self.events.frame, lambda: self.ledger.frame(),
+                                 metrics, None)
             # a long run's rows are in its spill folder: read back only if asked (the folder lives as long as this)
             spill = self._spill  # held by the readers: the folder goes when the result does
             return RunResult(summary, _lazy(self.events.frame, Path(spill.name), "events", spill),

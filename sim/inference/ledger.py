@@ -19,7 +19,7 @@ import operator
 import threading
 import time
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Sequence
 
 import polars as pl
 
@@ -168,19 +168,39 @@ def merge_totals(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 def totals(ledger: pl.DataFrame) -> dict[str, Any]:
     """Summary totals, computed from the ledger (the only source of truth)."""
     if ledger.height == 0:
-        return {"calls": 0, "attempts": 0, "tokens_in": 0, "tokens_cached": 0, "tokens_out": 0, "usd": 0.0,
-                "cost_nano": 0, "denied": 0, "failed": 0, "invalid": 0, "truncated": 0, "fallbacks": 0,
-                "cache_hits": 0, "overclaims": 0}
-    oc = ledger["outcome"]
+        return _totals(0, {}, 0, 0, 0, 0, 0, 0)
     # one count per outcome (is_in and filter each cost a query plan: ~0.3 ms for a small game's ledger)
-    n = {o: 0 for o in OUTCOMES} | {o: int(c) for o, c in oc.value_counts().iter_rows()}
-    cost = int(ledger["cost_nano"].sum())
+    n = {o: int(c) for o, c in ledger["outcome"].value_counts().iter_rows()}
+    return _totals(ledger.height, n, int(ledger["cost_nano"].sum()), int(ledger["tokens_in"].sum()),
+                   int(ledger["tokens_cached"].sum()), int(ledger["tokens_out"].sum()),
+                   int(ledger["cache_hit"].sum()),
+                   int(ledger["overclaim"].sum()) if "overclaim" in ledger.columns else 0)
+
+
+def totals_of_rows(rows: Sequence[LedgerRow]) -> dict[str, Any]:
+    """``totals`` of rows still in memory, without building their frame (same figures: tested)."""
+    n: dict[str, int] = {}
+    cost = t_in = t_cached = t_out = hits = over = 0
+    for r in rows:
+        n[r.outcome] = n.get(r.outcome, 0) + 1
+        cost += r.cost_nano
+        t_in += r.tokens_in
+        t_cached += r.tokens_cached
+        t_out += r.tokens_out
+        hits += bool(r.cache_hit)
+        over += bool(r.overclaim)
+    return _totals(len(rows), n, cost, t_in, t_cached, t_out, hits, over)
+
+
+def _totals(height: int, counts: dict[str, int], cost: int, t_in: int, t_cached: int, t_out: int,
+            hits: int, over: int) -> dict[str, Any]:
+    n = {o: 0 for o in OUTCOMES} | counts
     return {
         "calls": sum(n[o] for o in REPLIED),
-        "attempts": ledger.height - n["denied"] - n["fallback"],
-        "tokens_in": int(ledger["tokens_in"].sum()),
-        "tokens_cached": int(ledger["tokens_cached"].sum()),
-        "tokens_out": int(ledger["tokens_out"].sum()),
+        "attempts": height - n["denied"] - n["fallback"],
+        "tokens_in": t_in,
+        "tokens_cached": t_cached,
+        "tokens_out": t_out,
         "cost_nano": cost,
         "usd": cost / 1e9,
         "denied": n["denied"],
@@ -188,7 +208,7 @@ def totals(ledger: pl.DataFrame) -> dict[str, Any]:
         "invalid": n["invalid_output"],
         "truncated": n["truncated"],
         "fallbacks": n["fallback"],
-        "cache_hits": int(ledger["cache_hit"].sum()),
+        "cache_hits": hits,
         # replies whose server-reported usage was impossible; billed at most their reservation
-        "overclaims": int(ledger["overclaim"].sum()) if "overclaim" in ledger.columns else 0,
+        "overclaims": over,
     }

@@ -33,3 +33,19 @@ def test_running_spend_adds_only_new_rows():
     assert run.nano() == 150
     led.rows.append(_row(3, 7))
     assert run.usd() == pytest.approx(157e-9)
+
+
+def test_totals_of_rows_equal_the_frame_totals():
+    """The summary's totals from rows in memory are the same figures as from the ledger frame."""
+    from sim.inference.ledger import OUTCOMES, _frame, totals, totals_of_rows
+
+    rows = []
+    for i, outcome in enumerate([*OUTCOMES, "ok", "ok", "denied", "fallback", "truncated"]):
+        rows.append(LedgerRow(call_id=i, attempt=0, tick=i // 3, phase="p", agent=f"a{i % 4}", purpose="vote",
+                              reask=0, provider="openai", endpoint="default", model="m", price_version="v",
+                              prompt_hash="h", tokens_in=10 + i, tokens_cached=i % 5, tokens_out=3 * i,
+                              cost_nano=1000 * i + 7, outcome=outcome, cache_hit=i % 3 == 0,
+                              overclaim=i % 7 == 0))
+    assert totals_of_rows(rows) == totals(_frame(rows))
+    assert totals_of_rows([]) == totals(_frame([]))
+    assert totals_of_rows(rows)["overclaims"] > 0 and totals_of_rows(rows)["cache_hits"] > 0

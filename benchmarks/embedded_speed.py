@@ -7,7 +7,10 @@
     python benchmarks/embedded_speed.py --threads 1     # llama.cpp threads (default: the provider's)
 
 Raw llama.cpp: ``Llama.eval`` of a ~360-token text from an empty context (prompt tokens/s) and a
-60-token greedy completion with no grammar and under a JSON-schema grammar (output tokens/s).
+60-token greedy completion with no grammar and under a JSON-schema grammar (output tokens/s), the
+grammar checked lazily (the provider's sampler, sim/inference/providers/lazy_grammar.py) and
+eagerly (llama-cpp-python's own: the whole vocabulary every token), with their speed ratio and
+whether both picked the same greedy text.
 
 The game: every ``create_chat_completion`` call the local provider makes is timed where it
 happens, so the engine path (the game's wall time: prompts, memory, the client's layers, the
@@ -21,6 +24,7 @@ as quiet as the raw measurement was. ``cached_share`` is the share of prompt tok
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -65,11 +69,31 @@ def raw_figures(llm, reps: int) -> dict[str, float]:
             best = max(best, (n - 1) / dt if n > 1 and t > t1 else n / t)
         return best
 
+    from sim.inference.providers.lazy_grammar import eager_grammar
+
+    fmt = {"response_format": {"type": "json_object", "schema": SCHEMA}}
     free = gen()
-    grammar = gen(response_format={"type": "json_object", "schema": SCHEMA})
+    grammar = gen(**fmt)  # the provider's sampler: the grammar checked on the sampled token first
+    with eager_grammar(llm):  # llama-cpp-python's own: the whole vocabulary checked every token
+        grammar_eager = gen(**fmt)
+    # greedy decoding: the lazy check must pick exactly the tokens the eager one picks
+    texts = []
+    for ctx in (eager_grammar(llm), _nothing()):
+        with ctx:
+            llm.reset()
+            texts.append(llm.create_chat_completion(messages=msgs, max_tokens=60, temperature=0.0, seed=0,
+                                                    **fmt)["choices"][0]["message"]["content"])
     llm.reset()
     return {"prompt_tokens_per_s": max(pp), "output_tokens_per_s_free_text": free,
-            "output_tokens_per_s_json_grammar": grammar}
+            "output_tokens_per_s_json_grammar": grammar,
+            "output_tokens_per_s_json_grammar_eager_check": grammar_eager,
+            "lazy_over_eager_grammar_speed": grammar / grammar_eager if grammar_eager else float("nan"),
+            "lazy_grammar_same_greedy_text": float(texts[0] == texts[1])}
+
+
+@contextlib.contextmanager
+def _nothing():
+    yield
 
 
 class Timed:

@@ -7,8 +7,10 @@ calls run in a worker thread under a lock since a Llama object is not
 thread-safe, so the event loop stays free while the CPU works.
 
 Grammar-constrained decoding costs llama-cpp-python a check of the whole
-vocabulary per generated token, which on 2 cores makes free text under a
-grammar 2-3x slower than without. An action whose schema is a single free
+vocabulary per generated token, which on 2 cores made free text under a
+grammar 2-3x slower than without; the model's grammars are checked lazily
+(``lazy_grammar``: the sampled token first, the whole vocabulary only when the
+grammar rejects it). An action whose schema is a single free
 string (speech, a reflection) gains nothing from the grammar, so it is
 generated as plain text and wrapped into the one-field JSON object here; the
 caller still validates the result against the schema. Every other schema is
@@ -27,6 +29,7 @@ import time
 from pathlib import Path
 
 from ..caps import bounded_menus
+from . import lazy_grammar
 from ..errors import BadRequest, ServerError
 from ..types import ChatRequest, ChatResponse, Usage
 
@@ -71,6 +74,8 @@ def load_llama(path: Path, n_ctx: int = 4096, n_threads: int | None = None):
 
             _MODELS[key] = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or default_threads(),
                                  verbose=False, seed=0)
+            # grammars checked on the sampled token first, the whole vocabulary only when it is rejected
+            lazy_grammar.install(_MODELS[key])
             _MODEL_LOCKS[id(_MODELS[key])] = threading.Lock()
         return _MODELS[key]
 

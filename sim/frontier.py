@@ -15,6 +15,11 @@ the counterfactual frontier without it. ``baseline`` (run overrides, e.g. ``["ll
 adds the cost-of-pass of the success *gained over* that baseline, game by game on the same
 seeds: ``gain_mean`` (with its interval) and ``cop_gain`` = mean(spend) / mean(success -
 baseline success), e.g. USD per unit of welfare gained over scripted play.
+
+Every output labels simulated tiers: each row's ``tier_kind`` (simulated, mixed, scripted or
+llm), ``is_llm`` (a language model answered a call in some game) and ``note`` ("simulated
+tier: not an LLM" for an oracle tier); the plot's subtitle and `agora frontier`'s output say
+so too (``frontier_label``). ``mv_note`` says why a marginal value is empty or unbounded.
 """
 from __future__ import annotations
 
@@ -141,12 +146,16 @@ def marginal_ratio(d_outcome: Sequence[float], d_spend: Sequence[float], level: 
 
     The marginal value of compute: outcome gained per extra USD. It may be negative (a tighter
     budget that happened to do better); the interval is (-inf, inf) when the extra spend is not
-    clearly above zero, and the value is None when the two cells spent exactly the same.
+    clearly above zero, and the value is nan when the two cells spent exactly the same. When the
+    extra spend changed the outcome of no game the value is 0 and the interval nan: a zero-width
+    [0, 0] would read as certainty, but it only says these games had no spread to measure.
     """
     o, s = np.asarray(d_outcome, dtype=float), np.asarray(d_spend, dtype=float)
     a, b = float(o.mean()), float(s.mean())
     if b == 0:
         return Ratio(math.nan, math.nan, math.nan, o.size)
+    if not o.any():  # no game changed: 0 gained, and no spread to build an interval from (not [0, 0])
+        return Ratio(0.0, math.nan, math.nan, o.size)
     value = a / b
     if o.size < 2:
         return Ratio(value, -math.inf, math.inf, o.size)
@@ -169,8 +178,12 @@ def budget_steps(rows: list[dict], games: dict[str, dict], level: float = 0.95) 
     cell). Budgets are ordered with ``None`` (unlimited) last. A row's ``mv`` is (its outcome -
     the smaller budget's) / (its spend - the smaller budget's), outcome per USD, with ``mv_lo``,
     ``mv_hi`` (Fieller, paired by game) and ``mv_from`` (the smaller cell); null for the smallest.
+    ``mv_note`` says why ``mv`` or its interval is empty or unbounded (``MV_NOTES``): where the
+    extra spend changed no game's outcome, ``mv`` and its interval are null with the note
+    ``no change in any game``, never a zero-width [0, 0] that reads as certainty.
     """
-    out = {r["cell"]: {"mv": None, "mv_lo": None, "mv_hi": None, "mv_from": None} for r in rows}
+    out = {r["cell"]: {"mv": None, "mv_lo": None, "mv_hi": None, "mv_from": None, "mv_note": MV_NOTES["smallest"]}
+           for r in rows}
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["policy"], r["tier"]), []).append(r)
@@ -184,8 +197,22 @@ def budget_steps(rows: list[dict], games: dict[str, dict], level: float = 0.95) 
                 continue
             r = marginal_ratio([p[0] for p in pairs], [p[1] for p in pairs], level)
             fin = (lambda x: None if math.isnan(x) else x)
-            out[hi_row["cell"]] = {"mv": fin(r.value), "mv_lo": fin(r.lo), "mv_hi": fin(r.hi), "mv_from": lo_row["cell"]}
+            step = {"mv": fin(r.value), "mv_lo": fin(r.lo), "mv_hi": fin(r.hi), "mv_from": lo_row["cell"],
+                    "mv_note": None}
+            if math.isnan(r.value):
+                step["mv_note"] = MV_NOTES["no_spend"]
+            elif math.isnan(r.lo):  # no game changed: null, not 0 [0, 0]
+                step.update(mv=None, mv_note=MV_NOTES["no_change"])
+            elif math.isinf(r.lo) and math.isinf(r.hi):
+                step["mv_note"] = MV_NOTES["unbounded"]
+            out[hi_row["cell"]] = step
     return [out[r["cell"]] for r in rows]
+
+
+MV_NOTES = {"smallest": "smallest budget",
+            "no_spend": "no extra spend",
+            "no_change": "no change in any game",  # extra spend, but every game's outcome as before: no interval
+            "unbounded": "extra spend not clearly above 0: no information"}
 
 
 def pareto(spend: Sequence[float], outcome: Sequence[float]) -> list[bool]:
@@ -229,6 +256,48 @@ def cell_overrides(c: Cell, tiers: list[str], drop: Sequence[str] = (), n: int =
     return ov + [f"deliberation.policy={c.policy}", f"deliberation.tiers=[{kept[0]},{c.tier}]"]
 
 
+def cell_tiers(c: Cell, tiers: list[str], drop: Sequence[str] = ()) -> list[str]:
+    """The tiers a cell's games call: its own, and for a multi-tier policy the cheapest kept tier first."""
+    kept = [t for t in tiers if t not in set(drop)]
+    return [c.tier] if c.policy in ("single", "best_of_n") or kept[0] == c.tier else [kept[0], c.tier]
+
+
+SIMULATED = "simulated tier: not an LLM"
+
+
+def tier_label(cfg: dict, names: Sequence[str], is_llm: bool) -> dict[str, Any]:
+    """``tier_kind``, ``note`` and ``is_llm`` of a cell whose games call the tiers ``names``.
+
+    A tier is an oracle tier when its provider (``deliberation.tier_llm.<name>``, else the
+    ``llm`` section's) is ``oracle``: simulated, with a known accuracy and cost, never an LLM.
+    ``is_llm`` is what the games' summaries say: a language model answered at least one call.
+    """
+    llm = cfg.get("llm") or {}
+    tier_llm = (cfg.get("deliberation") or {}).get("tier_llm") or {}
+    prov = {t: (tier_llm.get(t) or {}).get("provider") or llm.get("provider") for t in names}
+    sim = [t for t in names if prov[t] == "oracle"]
+    other = [t for t in names if prov[t] != "oracle"]
+    if sim and not other:
+        kind, note = "simulated", SIMULATED
+    elif sim:
+        kind, note = "mixed", (f"mixed: {', '.join(sim)} {SIMULATED}; "
+                               f"{', '.join(f'{t} ({prov[t]})' for t in other)} not simulated")
+    elif all(prov[t] == "scripted" for t in names):
+        kind, note = "scripted", "scripted: not an LLM"
+    else:
+        kind, note = "llm", None if is_llm else "no call was answered by a language model: not an LLM result"
+    return {"tier_kind": kind, "is_llm": bool(is_llm), "note": note}
+
+
+def cell_label(base: list[str], c: Cell, tiers: list[str], drop: Sequence[str], n: int,
+               is_llm: Sequence[bool]) -> dict[str, Any]:
+    """The cell's ``tier_kind``/``is_llm``/``note`` columns (``tier_label``) from its composed config."""
+    from sim.config import compose, to_dict
+
+    cfg = to_dict(compose([*base, *cell_overrides(c, tiers, drop, n), "run.dir=null"]))
+    return tier_label(cfg, cell_tiers(c, tiers, drop), any(is_llm))
+
+
 def run_cell(base: list[str], c: Cell, tiers: list[str], seeds: Sequence[int], drop: Sequence[str] = (),
              n: int = 5) -> dict[str, Any]:
     """Every seed of one cell in process: per-game spend (USD) and success value."""
@@ -236,20 +305,21 @@ def run_cell(base: list[str], c: Cell, tiers: list[str], seeds: Sequence[int], d
 
 
 def run_games(overrides: list[str], seeds: Sequence[int]) -> dict[str, Any]:
-    """Per-game spend (USD) and success value of ``overrides`` on every seed, in process."""
+    """Per-game spend (USD), success value and ``is_llm`` (a language model answered a call) on every seed."""
     from environments import registry
     from sim.config import compose, to_dict
     from sim.runner import _run_memory
 
     cfg = to_dict(compose([*overrides, "run.dir=null", "run.checkpoint=false"]))
     cls = registry.env_class(cfg["env"]["name"])
-    spend, success = [], []
+    spend, success, is_llm = [], [], []
     for s in seeds:
         res = _run_memory({**cfg, "seed": int(s)})
         v = cls.success_value(res.summary["outcome"])
         spend.append(float(res.summary["llm"]["usd"]))
         success.append(float("nan") if v is None else float(v))
-    return {"spend": spend, "success": success}
+        is_llm.append(bool(res.summary["llm"].get("is_llm")))
+    return {"spend": spend, "success": success, "is_llm": is_llm}
 
 
 def summarise(c: Cell, spend: list[float], success: list[float], method: str = "fieller") -> dict[str, Any]:
@@ -315,14 +385,15 @@ def run_cell_sweep(base: list[str], c: Cell, tiers: list[str], seeds: Sequence[i
     missing = [s for s in seeds if s not in by_seed]
     if missing:
         raise RuntimeError(f"frontier cell {c.name}: no summary.json for seeds {missing[:5]} under {runs}")
-    spend, success, paths = [], [], []
+    spend, success, is_llm, paths = [], [], [], []
     for seed in seeds:
         summ, rel = by_seed[seed]
         v = cls.success_value(summ.get("outcome") or {}) if summ.get("status") != "failed" else None
         spend.append(float(summ["llm"]["usd"]))
         success.append(float("nan") if v is None else float(v))
+        is_llm.append(bool(summ["llm"].get("is_llm")))
         paths.append(rel)
-    return {"spend": spend, "success": success, "runs": paths}
+    return {"spend": spend, "success": success, "is_llm": is_llm, "runs": paths}
 
 
 def run_frontier(base: list[str], tiers: list[str], policies: list[str], budgets: list[float | None],
@@ -344,6 +415,7 @@ def run_frontier(base: list[str], tiers: list[str], policies: list[str], budgets
              else run_cell_sweep(base, c, tiers, seeds, Path(out), sweep, drop, n))
         games[c.name] = g
         rows.append(summarise(c, g["spend"], g["success"], method))
+        rows[-1].update(cell_label(base, c, tiers, drop, n, g.get("is_llm", ())))
         if base_success is not None:
             g["baseline_success"] = base_success
             rows[-1].update(gain_columns(g["spend"], g["success"], base_success, method))
@@ -358,8 +430,11 @@ def table(rows: list[dict], games: dict[str, dict]):
 
     steps = budget_steps(rows, games)
     rows = [{**r, **m} for r, m in zip(rows, steps)]
-    schema = {"mv": pl.Float64, "mv_lo": pl.Float64, "mv_hi": pl.Float64, "mv_from": pl.Utf8}
-    df = pl.DataFrame(rows, infer_schema_length=None, schema_overrides=schema)
+    schema = {"mv": pl.Float64, "mv_lo": pl.Float64, "mv_hi": pl.Float64, "mv_from": pl.Utf8, "mv_note": pl.Utf8,
+              "tier_kind": pl.Utf8, "is_llm": pl.Boolean, "note": pl.Utf8}
+    present = set().union(*rows) if rows else set()
+    df = pl.DataFrame(rows, infer_schema_length=None,
+                      schema_overrides={k: v for k, v in schema.items() if k in present})
     if len(df):
         df = df.with_columns(pl.Series("on_hull", pareto(df["spend_mean"].to_list(), df["outcome_mean"].to_list())))
     return df
@@ -413,20 +488,47 @@ def cell_of_run(run_path: Path, root: Path | None = None, up: int = 4) -> tuple[
     return None
 
 
+def frontier_label(df) -> str | None:
+    """One line saying which cells' tiers are simulated (not an LLM); None when every cell is a model's.
+
+    Read from the ``tier_kind`` column (``tier_label``); a frame without it (written before the
+    column existed) gets None: nothing is claimed either way.
+    """
+    if "tier_kind" not in list(df.columns):
+        return None
+    rows = df.to_dicts() if hasattr(df, "to_dicts") else df.to_dict("records")
+    kinds = {r["tier_kind"] for r in rows}
+    sim = list(dict.fromkeys(r["tier"] for r in rows if r["tier_kind"] == "simulated"))
+    parts = []
+    if sim or "mixed" in kinds:
+        parts.append("simulated tiers: not an LLM" + (f" (oracle tiers {', '.join(sim)}: known accuracy and cost)"
+                                                      if sim else ""))
+    if "mixed" in kinds:
+        parts.append("cells of kind 'mixed' also call a model that is not simulated (see their note)")
+    if "scripted" in kinds:
+        parts.append("scripted cells: not an LLM")
+    return "; ".join(parts) or None
+
+
 def frontier_chart(df, title: str = "Inference production frontier"):
-    """Outcome vs spend per cell with 95% interval bars, the Pareto hull as a line inside its 95% outcome band."""
+    """Outcome vs spend per cell with 95% interval bars, the Pareto hull as a line inside its 95% outcome band.
+
+    The subtitle says when tiers are simulated (``frontier_label``): oracle tiers, not an LLM.
+    """
     import altair as alt
 
+    label = frontier_label(df)
     data = df.to_pandas() if hasattr(df, "to_pandas") else df
     base = alt.Chart(data).encode(x=alt.X("spend_mean:Q", title="spend per game (USD)"),
                                   y=alt.Y("outcome_mean:Q", title="outcome (success per game)"))
-    pts = base.mark_point(filled=True, size=70).encode(
-        color="policy:N", shape="tier:N",
-        tooltip=["cell", "spend_mean", "outcome_mean", "cop", "cop_lo", "cop_hi", "games"])
+    tip = ["cell", "spend_mean", "outcome_mean", "cop", "cop_lo", "cop_hi", "games",
+           *(["tier_kind"] if "tier_kind" in data.columns else [])]
+    pts = base.mark_point(filled=True, size=70).encode(color="policy:N", shape="tier:N", tooltip=tip)
     ybars = base.mark_rule().encode(y="outcome_lo:Q", y2="outcome_hi:Q", color="policy:N")
     xbars = base.mark_rule().encode(x="spend_lo:Q", x2="spend_hi:Q", color="policy:N")
     on_hull = alt.Chart(data[data["on_hull"]].sort_values("spend_mean"))
     hull = on_hull.mark_line(color="black", strokeDash=[4, 3]).encode(x="spend_mean:Q", y="outcome_mean:Q")
     # the hull's 95% outcome band: where the efficient frontier could lie, cell by cell
     band = on_hull.mark_area(color="gray", opacity=0.2).encode(x="spend_mean:Q", y="outcome_lo:Q", y2="outcome_hi:Q")
-    return (band + ybars + xbars + pts + hull).properties(title=title, width=560, height=360)
+    head = alt.TitleParams(title, subtitle=[label]) if label else title
+    return (band + ybars + xbars + pts + hull).properties(title=head, width=560, height=360)

@@ -29,7 +29,10 @@ Grid keys (the rest are `agora run` overrides, e.g. env=traitors llm=oracle):
   DIR/runs/<cell> (DIR/frontier_runs.json maps each to its cell; the spend page shows it).
   Without: every game in this process, no run folders.
 The table's mv column is the marginal value of compute: outcome per extra USD over the
-next-smaller budget of the same policy and tier, with a 95% interval (mv_lo, mv_hi).
+next-smaller budget of the same policy and tier, with a 95% interval (mv_lo, mv_hi); mv_note
+says why it is empty or unbounded ("no change in any game": the extra spend changed no
+game's outcome, so there is no interval, not a zero-width [0, 0]).
+tier_kind, is_llm and note label each cell: "simulated tier: not an LLM" for oracle tiers.
 --shapley agents|phases: for every cell whose policy deliberates, split its extra spend and
   extra success (over one call to the cell's tier: the single:<tier> cell; a cascade's may be
   negative, cheaper than its top tier alone) among the agents or phases by their Shapley
@@ -106,7 +109,7 @@ def main(argv: list[str]) -> int:
     if any(x in ("-h", "--help") for x in argv):
         print(HELP)
         return 0
-    from sim.frontier import run_frontier, write
+    from sim.frontier import frontier_label, run_frontier, write
 
     try:
         a, g, overrides = parse(argv)
@@ -124,8 +127,14 @@ def main(argv: list[str]) -> int:
     if a.shapley:
         paths.append(_shapley(a, g, overrides))
     gain = ["gain_mean", "cop_gain", "cop_gain_lo", "cop_gain_hi"] if g["baseline"] is not None else []
-    print(df.select("cell", "games", "spend_mean", "outcome_mean", "outcome_lo", "outcome_hi", "cop", "cop_lo",
-                    "cop_hi", "mv", "mv_lo", "mv_hi", *gain, "on_hull"))
+    import polars as pl
+
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=400, fmt_str_lengths=60):
+        print(df.select("cell", "tier_kind", "games", "spend_mean", "outcome_mean", "outcome_lo", "outcome_hi", "cop",
+                        "cop_lo", "cop_hi", "mv", "mv_lo", "mv_hi", "mv_note", *gain, "on_hull"))
+    label = frontier_label(df)
+    if label:  # oracle tiers are simulated: said under the table, as in the parquet, the HTML and the PNG
+        print(label)
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 

@@ -27,8 +27,11 @@ except Exception as e:  # noqa: BLE001 - an unreadable file is a notice, not a c
     st.stop()
 st.caption("Oracle tiers are simulated (known accuracy and cost), not an LLM. Intervals are 95%; cost-of-pass "
            "is USD per unit of the environment's success event (a faithful win, welfare, surplus).")
-from sim.frontier import frontier_chart  # noqa: E402
+from sim.frontier import frontier_chart, frontier_label  # noqa: E402
 
+label = frontier_label(df)  # from the tier_kind column: which cells' tiers are simulated
+if label:
+    st.caption(f"This frontier: {label}.")
 st.altair_chart(frontier_chart(df), width="stretch")
 cell = st.session_state.get("frontier_cell")
 if cell and str(pick) == wanted and "cell" in df.columns and cell in df["cell"].to_list():
@@ -36,7 +39,9 @@ if cell and str(pick) == wanted and "cell" in df.columns and cell in df["cell"].
     st.dataframe(df.filter(pl.col("cell") == cell), hide_index=True, width="stretch")
 if "mv" in df.columns:
     st.caption("mv: marginal value of compute, outcome per extra USD over the next-smaller budget of the same "
-               "policy and tier (mv_from), with its 95% interval (mv_lo, mv_hi); empty for the smallest budget.")
+               "policy and tier (mv_from), with its 95% interval (mv_lo, mv_hi); mv_note says why it is empty "
+               "or unbounded: the smallest budget, no extra spend, or no change in any game (the extra spend "
+               "changed no game's outcome, so there is no interval to give).")
 st.dataframe(df, hide_index=True, width="stretch")
 hull = df.filter(pl.col("on_hull")).sort("spend_mean")
 if hull.height:

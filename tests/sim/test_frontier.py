@@ -93,7 +93,7 @@ def test_a_frontier_cell_reproduces_exactly_and_cascade_is_cheaper_than_large():
 
 FRONTIER_COLUMNS = {"cell", "policy", "tier", "budget_usd", "games", "spend_mean", "spend_lo", "spend_hi",
                     "outcome_mean", "outcome_lo", "outcome_hi", "cop", "cop_lo", "cop_hi", "interval",
-                    "mv", "mv_lo", "mv_hi", "mv_from", "on_hull"}
+                    "mv", "mv_lo", "mv_hi", "mv_from", "mv_note", "tier_kind", "is_llm", "note", "on_hull"}
 
 
 def test_frontier_command_writes_its_files(tmp_path, capsys):
@@ -110,6 +110,39 @@ def test_frontier_command_writes_its_files(tmp_path, capsys):
     assert '"area"' in html and "outcome_lo" in html  # the hull's interval band
     assert (tmp_path / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (tmp_path / "shapley.parquet").exists()  # only with --shapley
+    # oracle tiers are labelled as simulated in every output: the parquet, the HTML, the PNG's title, stdout
+    assert (r["tier_kind"], r["is_llm"], r["note"]) == ("simulated", False, "simulated tier: not an LLM")
+    assert "simulated tiers: not an LLM (oracle tiers small" in html
+    out = capsys.readouterr().out
+    assert "simulated tiers: not an LLM" in out and "tier_kind" in out and "simulated" in out
+
+
+def test_the_plot_title_says_simulated_tiers_and_only_when_they_are():
+    from sim.frontier import frontier_chart, frontier_label
+
+    df, _ = run_frontier(BASE, ["small", "large"], ["single"], [None], range(1))
+    title = frontier_chart(df).to_dict()["title"]  # the PNG is rendered from this spec
+    assert title["text"] == "Inference production frontier"
+    assert title["subtitle"] == ["simulated tiers: not an LLM (oracle tiers small, large: known accuracy and cost)"]
+    assert frontier_label(df.with_columns(pl.lit("llm").alias("tier_kind"))) is None  # a model's cells: no label
+    assert frontier_label(df.drop("tier_kind")) is None  # an older file: nothing claimed either way
+    assert frontier_chart(df.drop("tier_kind")).to_dict()["title"] == "Inference production frontier"
+
+
+def test_tier_labels_name_simulated_mixed_scripted_and_model_cells():
+    from sim.frontier import SIMULATED, Cell, cell_label, tier_label
+
+    oracle = {"llm": {"provider": "oracle"}}
+    assert tier_label(oracle, ["small"], False) == {"tier_kind": "simulated", "is_llm": False, "note": SIMULATED}
+    assert tier_label({"llm": {"provider": "scripted"}}, ["scripted"], False)["note"] == "scripted: not an LLM"
+    assert tier_label({"llm": {"provider": "local"}}, ["smol"], True) == {"tier_kind": "llm", "is_llm": True,
+                                                                            "note": None}
+    assert "not an LLM" in tier_label({"llm": {"provider": "local"}}, ["smol"], False)["note"]  # all fell back
+    # the embedded model as a cascade's small tier, an oracle tier as its large one: mixed, and said which is which
+    smol = "deliberation.tier_llm={smol: {provider: local, model: smollm2-135m-instruct}}"
+    lab = cell_label([*BASE, smol], Cell("cascade", "large", None), ["smol", "large"], (), 5, [True])
+    assert lab["tier_kind"] == "mixed" and lab["is_llm"] is True
+    assert lab["note"] == "mixed: large simulated tier: not an LLM; smol (local) not simulated"
 
 
 SHAP_TAX = ["env=taxation", "env.hours_step=100", "env.n_workers=3", "env.ticks=2", "llm=oracle",
@@ -181,6 +214,10 @@ def test_frontier_dashboard_page_draws_a_written_frontier(tmp_path, monkeypatch)
     assert at.get("vega_lite_chart") and at.dataframe
     assert "Shapley attribution of spend" in [h.value for h in at.subheader]
     assert any("not an LLM" in c.value for c in at.caption)
+    # this file's own label, read from its tier_kind column, and what an empty mv means
+    assert any(c.value.startswith("This frontier: simulated tiers: not an LLM (oracle tiers small, large")
+               for c in at.caption)
+    assert any("no change in any game" in c.value for c in at.caption)
 
 
 def test_marginal_value_between_adjacent_budgets_with_a_paired_interval():
@@ -199,7 +236,22 @@ def test_marginal_value_between_adjacent_budgets_with_a_paired_interval():
     half = 1.959963984540054 * d.std(ddof=1) / 2 / 2  # z * se(mean gain) / extra spend
     assert (up["mv_lo"], up["mv_hi"]) == pytest.approx((0.25 - half, 0.25 + half))
     assert df["single:large:$1"]["mv"] is None and df["single:large:$1"]["mv_from"] is None  # smallest budget
+    assert df["single:large:$1"]["mv_note"] == "smallest budget" and up["mv_note"] is None
     assert df["single:small:unlimited"]["mv"] is None  # no extra spend: no marginal value
+    assert df["single:small:unlimited"]["mv_note"] == "no extra spend"
+
+
+def test_extra_spend_that_changed_no_game_has_no_interval_not_a_zero_width_one():
+    from sim.frontier import Cell, marginal_ratio, summarise, table
+
+    r = marginal_ratio([0.0] * 5, [0.5, 0.4, 0.6, 0.5, 0.5])  # 0.5 USD more per game, not one game changed
+    assert r.value == 0 and math.isnan(r.lo) and math.isnan(r.hi)  # not [0, 0]: no spread to measure
+    games = {"single:large:$1": {"spend": [1.0, 0.9, 1.1, 1.0], "success": [0.0, 1.0, 1.0, 0.0]},
+             "single:large:unlimited": {"spend": [1.5, 1.3, 1.7, 1.5], "success": [0.0, 1.0, 1.0, 0.0]}}
+    rows = [summarise(Cell("single", "large", b), **games[Cell("single", "large", b).name]) for b in (1.0, None)]
+    up = table(rows, games).filter(pl.col("cell") == "single:large:unlimited").row(0, named=True)
+    assert (up["mv"], up["mv_lo"], up["mv_hi"]) == (None, None, None)
+    assert up["mv_from"] == "single:large:$1" and up["mv_note"] == "no change in any game"
 
 
 @pytest.fixture(scope="module")

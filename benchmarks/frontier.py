@@ -56,7 +56,8 @@ def main(argv=None) -> int:
         exact = (f"{p_faithful_win_oracle(10, 3, ACCURACY[r['tier']]):.4f}"
                  if r["policy"] == "single" and r["budget_usd"] is None else "")
         cop = f"{r['cop']:.4f} [{r['cop_lo']:.4f}, {r['cop_hi']:.4f}]"
-        mv = "" if r["mv"] is None else f"{r['mv']:.2f} [{r['mv_lo']:.2f}, {r['mv_hi']:.2f}]"
+        mv = (r.get("mv_note") or "" if r.get("mv_note") or r["mv"] is None or r["mv_lo"] is None
+              else f"{r['mv']:.2f} [{r['mv_lo']:.2f}, {r['mv_hi']:.2f}]")
         print(f"{r['cell']:26s} {r['spend_mean']:9.4f} {r['outcome_mean']:8.3f} [{r['outcome_lo']:.3f}, "
               f"{r['outcome_hi']:.3f}] {exact:>7s} {cop:>26s} {mv:>24s} {'*' if r['on_hull'] else ''}")
     return 0

@@ -126,8 +126,8 @@ def game_figures(overrides: list[str], threads: int | None) -> tuple[dict[str, f
         res = sim.run([*overrides, *th, "llm.cache.mode=off", "budget=unlimited", f"run.dir={tmp}/run", "seed=11"],
                       progress=False)
         wall = time.perf_counter() - t
+        led = res.ledger.filter(pl.col("outcome") == "ok")  # read while the run folder exists
     llm.create_chat_completion = timed.inner
-    led = res.ledger.filter(pl.col("outcome") == "ok")
     tin, tout, cached = (int(led[c].sum()) for c in ("tokens_in", "tokens_out", "tokens_cached"))
     raw_s = sum(c[0] for c in timed.calls)
     n = len(timed.calls)

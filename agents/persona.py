@@ -8,7 +8,7 @@ first, in a seeded order, then generated ones when the file runs short.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -39,6 +39,11 @@ class Persona:
     # free-form background (nationality, pronoun, ...), rendered in file order
     demographics: dict = field(default_factory=dict, hash=False, compare=False)
     bio: str = ""
+    # latent inference budget (deliberation=latent_budget, L-IBM): drawn once per run, then a trait like
+    # risk or honesty; ``compute_budget_kind`` says what it counts: "samples" per decision or a "tier" cap.
+    # Latent: never rendered into the prompt (the prefix stays byte-stable), only recorded (``traits``)
+    compute_budget: Optional[int] = None
+    compute_budget_kind: str = ""
 
     def describe_traits(self) -> str:
         words = []
@@ -50,6 +55,21 @@ class Persona:
         words.append("anxious" if n > 0.6 else "calm")
         words.append("risk-seeking" if self.risk > 0.6 else "risk-averse" if self.risk < 0.4 else "measured")
         return ", ".join(words)
+
+    def with_compute_budget(self, budget: int, kind: str) -> "Persona":
+        """This persona with its latent compute budget set (a new frozen persona)."""
+        return replace(self, compute_budget=int(budget), compute_budget_kind=str(kind))
+
+    def traits(self) -> dict[str, Any]:
+        """The persona as plain data (events, records): name, age, profession, traits and, once drawn,
+        its compute budget."""
+        out: dict[str, Any] = {"name": self.name, "age": self.age, "profession": self.profession,
+                               "big5": dict(zip(TRAITS, self.big5)), "risk": self.risk, "honesty": self.honesty,
+                               "verbosity": self.verbosity}
+        if self.compute_budget is not None:
+            out["compute_budget"] = self.compute_budget
+            out["compute_budget_kind"] = self.compute_budget_kind
+        return out
 
     def prefix(self) -> str:
         """The stable system-prompt prefix (no per-call content here)."""

@@ -22,7 +22,9 @@ tick and never reach the client, one ``labor`` event per worker per tick (macro 
 overhead per decision is the run's wall time per decision divided by the time of calling
 the scripted policy through the provider alone.
 Traitors runs 1,000 scripted players (a model-played table stays capped at 60); its 1,000-player
-scenario plays 10 rounds (each a breakfast of tells, a banishment vote and a night vote). An
+scenario plays 10 rounds (each a breakfast of tells, a banishment vote and a night vote) with the
+default Bayes faithful (each updates beliefs over every other player: O(N^2) per round), and
+``traitors_1000_random`` the same with random faithful votes (the engine's cost alone). An
 environment that fails to import or run is skipped with a printed note.
 Figures are printed last as ``name: value`` lines.
 """
@@ -66,6 +68,11 @@ def scenarios(quick: bool) -> list[tuple[str, list[str]]]:
             ("traitors_1000", ["env=traitors", "env.n_players=1000", "env.n_traitors=100", "env.reactions=false",
                                "env.conclave=false",
                                "env.belief_probe=false", "env.discussion_passes=0", "env.max_rounds=10"]),
+            # the same table with random faithful votes: the engine's own cost, without the Bayes
+            # suspicion model's O(N^2) work per round (1M log-odds at 1,000 players)
+            ("traitors_1000_random", ["env=traitors", "env.n_players=1000", "env.n_traitors=100",
+                                      "env.reactions=false", "env.conclave=false", "env.belief_probe=false",
+                                      "env.discussion_passes=0", "env.max_rounds=10", "env.faithful_policy=random"]),
             ("taxation_100", ["env=taxation", "env.n_workers=100"]),
             ("taxation_1000", ["env=taxation", "env.n_workers=1000", "env.ticks=50"]),
             ("taxation_5000", ["env=taxation", "env.n_workers=5000", "env.ticks=50"]),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gc
 from contextlib import contextmanager
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from pydantic import BaseModel
@@ -86,25 +87,28 @@ def record_scripted(env: "Environment", agents: Sequence["PlayerBase"], purpose:
     """
     client = env.svc.client
     ledger = client.ledger
+    n = len(agents)
     cid = client.next_call_id
-    client.next_call_id += len(agents)
+    client.next_call_id += n
     tick, phase, run_id = env.tick, env.phase, ledger.run_id
-    tail = f',"purpose":{quote(purpose)},"reason":"","source":"scripted","valid":true}}'
+    aids = [a.aid for a in agents]
+    endpoints = [a.endpoint for a in agents]
     eps: dict[str, tuple] = {}
-    rows, items = [], []
-    for a in agents:
-        e = eps.get(a.endpoint)
-        if e is None:
-            ep = client.endpoint(a.endpoint)
-            cap = int(max_tokens or ep.params.get("max_tokens") or 96)
-            e = eps[a.endpoint] = (ep.model, ep.price_version, cap)
-        aid = a.aid
-        rows.append(LedgerRow(cid, 1, tick, phase, aid, purpose, 0, "scripted", a.endpoint, e[0], e[1], "", 0, e[2],
-                              run_id=run_id))
-        items.append((aid, "llm_call", f'{{"call_id":{cid}{tail}', "private:" + aid))
-        cid += 1
+    for name in dict.fromkeys(endpoints):  # in order of first use, as one request at a time asks
+        ep = client.endpoint(name)
+        eps[name] = (ep.model, ep.price_version, int(max_tokens or ep.params.get("max_tokens") or 96))
+    if len(eps) == 1:
+        model, pv, cap = eps[endpoints[0]]
+        rows = [LedgerRow(c, 1, tick, phase, a, purpose, 0, "scripted", e, model, pv, "", 0, cap, run_id=run_id)
+                for c, a, e in zip(range(cid, cid + n), aids, endpoints)]
+    else:
+        rows = [LedgerRow(c, 1, tick, phase, a, purpose, 0, "scripted", e, eps[e][0], eps[e][1], "", 0, eps[e][2],
+                          run_id=run_id) for c, a, e in zip(range(cid, cid + n), aids, endpoints)]
     ledger.rows.extend(rows)
-    env.svc.events.extend_encoded(tick, phase, items)
+    head = '{"call_id":'
+    tail = f',"purpose":{quote(purpose)},"reason":"","source":"scripted","valid":true}}'
+    env.svc.events.extend_columns(tick, phase, aids, repeat("llm_call"), [f"{head}{c}{tail}" for c in range(cid, cid + n)],
+                                  ["private:" + a for a in aids])
 
 
 @contextmanager

@@ -15,11 +15,18 @@ Policies (see docs/compute-economics.md):
 - ``best_of_n``: ``n`` samples of the first tier; ``select`` = majority (plurality, seeded
   tie-break), best (highest scorer value) or best_of_majority (the best-scored among the
   ``keep_top`` most frequent answers).
-- ``voc_gate`` (rational metareasoning): the tier maximising accuracy x stake x
-  ``usd_per_stake`` - expected cost x (1 + ``compute_tax``); a larger tier is used only when
-  its expected gain exceeds its extra cost.
-- ``latent_budget`` (L-IBM): each agent draws its compute budget once per run (a persona
-  trait). ``budget_kind=samples``: a number of samples from ``budgets`` (weights
+- ``voc_gate`` (rational metareasoning): deliberate more only when the expected gain times the
+  decision's stake (``Environment.stake``) exceeds the extra expected cost. ``extra=tier`` (the
+  default): the tier maximising accuracy x stake x ``usd_per_stake`` - expected cost x
+  (1 + ``compute_tax``), so a larger tier is used only when its expected gain exceeds its extra
+  cost. ``extra=samples``: one call of the first tier, or ``samples`` calls of it combined by
+  ``select``, the latter iff (P_maj(a, n) - a) x stake x ``usd_per_stake`` > (n - 1) x c x
+  (1 + ``compute_tax``), with P_maj the majority-of-n closed form of a binary decision at the
+  tier's accuracy a (at this decision's difficulty; ties broken uniformly) and c its expected
+  cost per call.
+- ``latent_budget`` (L-IBM): each agent draws its compute budget once per run, a persona trait
+  (``Persona.compute_budget``, recorded by a ``persona_trait`` event no agent sees: the budget
+  is latent). ``budget_kind=samples``: a number of samples from ``budgets`` (weights
   ``budget_weights``), and it takes the majority of that many samples of the first tier.
   ``budget_kind=tier``: a tier cap from ``tiers`` (weights ``budget_weights``, one per tier),
   and it runs the cascade truncated at its cap (an anytime procedure cut at its budget): an
@@ -27,8 +34,13 @@ Policies (see docs/compute-economics.md):
 
 Scorers: ``oracle`` (says accept with probability ``tpr`` on a right answer and ``fpr`` on
 a wrong one, judged against ``Environment.ground_truth``), ``agreement`` (the share of
-``samples`` draws that agree with their most frequent answer) or ``confidence`` (a numeric
-``confidence`` field of the action, 0.5 when it has none).
+``samples`` draws that agree with their most frequent answer) or ``confidence`` (the answer's
+self-reported ``confidence``, 0-100, divided by 100). With the confidence scorer the request's
+action class is extended with ``confidence: int`` (0-100, default 50) and the prompt asks for
+it; the environment still receives its own action class (the field is stripped). Oracle tiers
+fill it from the scorer's ``tpr``/``fpr`` (sim/inference/providers/oracle.py), so a threshold of
+0.5 accepts at the oracle scorer's rates. An answer without one (a scripted tier, a fallback)
+scores 0.5.
 
 One record per deliberated decision lands in ``env.deliberations`` and, at finish, in
 ``deliberation.parquet``.
@@ -39,12 +51,14 @@ import functools
 import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from math import comb
 from typing import Any, Literal, Optional
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from sim.inference.types import ChatRequest
+from sim.events import private
+from sim.inference.types import ChatRequest, json_schema
 from sim.seeding import derive_seed
 
 POLICIES = ("single", "cascade", "router", "best_of_n", "voc_gate", "latent_budget")
@@ -80,6 +94,9 @@ class PolicyConfig(BaseModel):
     router_threshold: float = 0.1  # router: small tier iff predicted accuracy gap < this
     usd_per_stake: float = Field(1.0, ge=0)  # voc_gate: USD value of one unit of a decision's stake
     compute_tax: float = Field(0.0, ge=0)  # voc_gate: tax on compute spend (tau_c)
+    # voc_gate: what "deliberate more" means: a larger tier (tier) or more samples of the first tier (samples)
+    extra: Literal["tier", "samples"] = "tier"
+    samples: int = Field(3, ge=2, le=256)  # voc_gate (extra=samples): samples when it deliberates more
     # router/voc_gate: accuracy and expected cost per tier; oracle tiers default to their config
     estimates: dict[str, TierEstimate] = {}
     # latent_budget: what an agent draws once per run: a number of samples, or a tier cap (the cascade
@@ -98,7 +115,8 @@ class PolicyConfig(BaseModel):
         if self.thresholds and len(self.thresholds) != max(len(self.tiers) - 1, 0):
             raise ValueError(f"thresholds: {len(self.thresholds)} given for {len(self.tiers)} tiers; "
                              "one per tier except the last")
-        if self.policy in ("cascade", "router", "voc_gate") and len(self.tiers) < 2:
+        if (self.policy in ("cascade", "router") or (self.policy == "voc_gate" and self.extra == "tier")) \
+                and len(self.tiers) < 2:
             raise ValueError(f"policy={self.policy} needs at least two tiers (deliberation.tiers=[small,large])")
         if any(b < 1 for b in self.budgets) or not self.budgets:
             raise ValueError("budgets: a non-empty list of sample counts >= 1")
@@ -155,6 +173,9 @@ class Plan:
     scores: list[float] = field(default_factory=list)
     result: Any = None
     used: list[int] = field(default_factory=list)
+    # the class the calls ask for: the request's, extended with ``confidence`` for the confidence scorer
+    action_cls: Any = None
+    confidences: dict[int, int] = field(default_factory=dict)  # call id -> the answer's stated confidence
 
 
 class Deliberation:
@@ -165,6 +186,7 @@ class Deliberation:
         self.run_cfg = run_cfg
         self.client = client
         self._roles: dict[str, PolicyConfig] = {}
+        self._budgets_drawn = False
 
     @classmethod
     def from_config(cls, run_cfg: dict, client, cache_mode: str | None = None) -> "Deliberation | None":
@@ -205,7 +227,7 @@ class Deliberation:
         pc = self.policy_for(r.agent.role)
         if pc.policy == "single":
             return None
-        purposes = pc.purposes if pc.purposes is not None else list(env.stakes)
+        purposes = pc.purposes if pc.purposes is not None else env.deliberated_purposes()
         if r.purpose not in purposes:
             return None
         if (pc.agents is not None and r.agent.aid not in pc.agents) or (pc.phases is not None
@@ -213,12 +235,44 @@ class Deliberation:
             return None  # outside the coalition: the endpoint's single call
         budget = None
         if pc.policy == "latent_budget":
-            budget = self.latent_budget(env, r.agent.aid, pc)
+            if not self._budgets_drawn:  # every deliberating agent's trait, drawn at the first decision
+                self._budgets_drawn = True
+                self.draw_budgets(env)
+            budget = self.persona_budget(env, r.agent, pc)
         n_calls = self._max_calls(pc, budget)
         ids = [base.meta.call_id] + [self.client.new_call_id() for _ in range(n_calls - 1)]
         truth = env.ground_truth(r)
-        return Plan(env, r, base, pc, ids, truth, float(env.stakes.get(r.purpose, 1.0)),
-                    len(self.client.ledger.rows), budget)
+        action_cls = r.action_cls
+        if self.asks_confidence(pc) and "confidence" not in r.action_cls.model_fields:
+            action_cls = with_confidence(r.action_cls)
+            base = self._confidence_request(base, r, action_cls)
+            if truth is not None:  # oracle tiers state their confidence at the scorer's rates
+                truth = replace(truth, confidence=(pc.scorer.tpr, pc.scorer.fpr))
+        return Plan(env, r, base, pc, ids, truth, float(env.stake(r)), len(self.client.ledger.rows), budget,
+                    action_cls=action_cls)
+
+    @staticmethod
+    def asks_confidence(pc: PolicyConfig) -> bool:
+        """Whether the policy reads the confidence scorer (and so asks each answer for a confidence)."""
+        if pc.scorer.kind != "confidence":
+            return False
+        return (pc.policy == "cascade" or (pc.policy == "latent_budget" and pc.budget_kind == "tier")
+                or ((pc.policy == "best_of_n" or (pc.policy == "voc_gate" and pc.extra == "samples"))
+                    and pc.select != "majority"))
+
+    def _confidence_request(self, base: ChatRequest, r, ext: type[BaseModel]) -> ChatRequest:
+        """The request asking for ``ext`` (the action plus ``confidence``): its schema, and a prompt that
+        lists the field and says what it means."""
+        from agents.base import schema_fields
+        from sim.engine import _request_cap
+
+        old, new = schema_fields(r.action_cls), schema_fields(ext)
+        msgs = [(role, c.replace(old, new)) for role, c in base.messages]
+        role, last = msgs[-1]
+        msgs[-1] = (role, f"{last}\n{CONFIDENCE_NOTE}")
+        schema = json_schema(ext)
+        return base.with_(messages=tuple(msgs), schema=schema,
+                          max_tokens=_request_cap(r, self.client.endpoint(base.meta.endpoint), schema))
 
     @staticmethod
     def _max_calls(pc: PolicyConfig, budget: int | None) -> int:
@@ -227,9 +281,37 @@ class Deliberation:
             return per_tier * len(pc.tiers)
         if pc.policy == "best_of_n":
             return pc.n
+        if pc.policy == "voc_gate" and pc.extra == "samples":
+            return pc.samples
         if pc.policy == "latent_budget":
             return per_tier * int(budget or 1) if pc.budget_kind == "tier" else int(budget or 1)
         return 1
+
+    def draw_budgets(self, env) -> None:
+        """Every model-driven agent whose policy is latent_budget gets its budget as a persona trait."""
+        for a in env.players():
+            pc = self.policy_for(a.role)
+            if pc.policy == "latent_budget" and (pc.agents is None or a.aid in pc.agents) \
+                    and env.policy_of(a) == "llm":
+                self.persona_budget(env, a, pc)
+
+    def persona_budget(self, env, agent, pc: PolicyConfig) -> int:
+        """The agent's compute budget: its persona's trait, drawn and attached the first time.
+
+        The draw is a pure function of the run's seed and the agent's id, so a resumed run (whose
+        checkpointed personas hold it) and a fresh one agree. The ``persona_trait`` event records it;
+        it is private to the engine, so no agent's memory holds it (the budget is latent).
+        """
+        persona = getattr(agent, "persona", None)
+        if persona is not None and getattr(persona, "compute_budget", None) is not None \
+                and persona.compute_budget_kind == pc.budget_kind:
+            return int(persona.compute_budget)
+        budget = self.latent_budget(env, agent.aid, pc)
+        if persona is not None and hasattr(persona, "with_compute_budget"):
+            agent.persona = persona.with_compute_budget(budget, pc.budget_kind)
+            env.emit("persona_trait", {"agent": agent.aid, "persona": agent.persona.name, "trait": "compute_budget",
+                                       "value": budget, "kind": pc.budget_kind}, visibility=private("engine"))
+        return budget
 
     @staticmethod
     def latent_budget(env, aid: str, pc: PolicyConfig) -> int:
@@ -256,17 +338,25 @@ class Deliberation:
                 if score > threshold:
                     return self._done(p, res)
             return self._done(p, await self._call(p, client, tiers[-1], reasks))  # the last tier is kept
-        if pc.policy in ("router", "voc_gate"):
+        if pc.policy == "router" or (pc.policy == "voc_gate" and pc.extra == "tier"):
             tier = self.route(p) if pc.policy == "router" else self.voc_choice(p)
             return self._done(p, await self._call(p, client, tier, reasks))
+        if pc.policy == "voc_gate":  # extra=samples: one call, or `samples` of them when it pays
+            n = self.voc_samples(p)
+            return self._done(p, await self._sampled(p, client, tiers[0], n, pc.select if n > 1 else "majority",
+                                                     reasks))
         if pc.policy in ("best_of_n", "latent_budget"):
             n = pc.n if pc.policy == "best_of_n" else int(p.budget or 1)
             select = pc.select if pc.policy == "best_of_n" else "majority"
-            results = [await self._call(p, client, tiers[0], reasks) for _ in range(n)]
-            scores = [self.score(p, r.action, k) for k, r in enumerate(results)] if select != "majority" else []
-            p.scores += scores
-            return self._done(p, results[self.select(p, [r.action for r in results], scores, select)])
+            return self._done(p, await self._sampled(p, client, tiers[0], n, select, reasks))
         raise ValueError(f"deliberation policy {pc.policy!r} has no decide step")
+
+    async def _sampled(self, p: Plan, client, tier: str, n: int, select: str, reasks: int):
+        """``n`` samples of ``tier``, one of them chosen by ``select``."""
+        results = [await self._call(p, client, tier, reasks) for _ in range(n)]
+        scores = [self.score(p, r.action, k) for k, r in enumerate(results)] if select != "majority" else []
+        p.scores += scores
+        return results[self.select(p, [r.action for r in results], scores, select)]
 
     def _done(self, p: Plan, res):
         p.result = res
@@ -286,7 +376,13 @@ class Deliberation:
                            seed=derive_seed(p.env.root_seed, "call", cid) % (2**31),
                            truth=p.truth if ep.provider_name == "oracle" else None)
         r = p.request
-        return await client.act(req, r.action_cls, r.fallback, r.validate, reasks=reasks)
+        cls = p.action_cls or r.action_cls
+        res = await client.act(req, cls, r.fallback, r.validate, reasks=reasks)
+        if cls is not r.action_cls and isinstance(res.action, cls):
+            # the stated confidence is the scorer's; the environment gets its own action class
+            p.confidences[cid] = int(res.action.confidence)
+            res = replace(res, action=r.action_cls.model_validate(res.action.model_dump(exclude={"confidence"})))
+        return res
 
     def resolve(self, p: Plan, tier: str) -> tuple[str, str]:
         """(endpoint, model) of a tier: a ``tier:<name>`` endpoint when the run has one, else the agent's."""
@@ -312,9 +408,11 @@ class Deliberation:
     def score(self, p: Plan, action, k: int) -> float:
         """The scorer's value of the k-th sample's answer (oracle: 1 accept, 0 reject)."""
         sc = p.cfg.scorer
-        if sc.kind == "confidence":
-            c = getattr(action, "confidence", None)
-            return float(c) if isinstance(c, (int, float)) else 0.5
+        if sc.kind == "confidence":  # the stated confidence (0-100) / 100; none stated: 0.5
+            c = p.confidences.get(p.ids[k]) if k < len(p.ids) else None
+            if c is None:
+                c = getattr(action, "confidence", None)  # an action class with a confidence field of its own
+            return float(c) / 100 if isinstance(c, (int, float)) and not isinstance(c, bool) else 0.5
         if p.truth is None:
             return 1.0  # nothing to judge against: accept
         u = float(np.random.default_rng(derive_seed(p.env.root_seed, "scorer", p.ids[k])).random())
@@ -362,6 +460,15 @@ class Deliberation:
                enumerate(self.estimate(p, t) for t in p.cfg.tiers)]
         return p.cfg.tiers[-max(net)[1]]
 
+    def voc_samples(self, p: Plan) -> int:
+        """voc_gate with extra=samples: ``samples`` when the majority's expected gain x stake value exceeds
+        the extra calls' expected cost x (1 + tax), else 1 (one call on a tie)."""
+        n = p.cfg.samples
+        a, c = self.estimate(p, (p.cfg.tiers or [p.base.model])[0])
+        g = p.stake * p.cfg.usd_per_stake
+        gain = (majority_accuracy(a, n) - a) * g
+        return n if gain > (n - 1) * c * (1 + p.cfg.compute_tax) else 1
+
     # -- records ---------------------------------------------------------------
     def record(self, env, plans: list[Plan]) -> None:
         """One row per decision into ``env.deliberations``, costs read from the ledger rows of its calls."""
@@ -381,9 +488,30 @@ class Deliberation:
                 "chosen": json.dumps(action.model_dump(mode="json"), sort_keys=True) if action is not None else None,
                 "valid": bool(p.result.valid) if p.result is not None else False,
                 "correct": None if p.truth is None or action is None else bool(p.truth.is_right(action)),
-                "stake": p.stake, "is_llm": any(r.provider in llm and r.outcome == "ok" for r in mine),
+                "stake": p.stake, "difficulty": None if p.truth is None else float(p.truth.difficulty),
+                "is_llm": any(r.provider in llm and r.outcome == "ok" for r in mine),
                 "tokens_in": int(sum(r.tokens_in for r in mine)), "tokens_out": int(sum(r.tokens_out for r in mine)),
                 "nano_usd": int(sum(r.cost_nano for r in mine)), "call_ids": list(p.used)})
+
+
+def majority_accuracy(a: float, n: int) -> float:
+    """P(the majority of n answers is right) on a binary decision, each right with probability a; a tie
+    (even n) is broken uniformly: sum_{j > n/2} C(n, j) a^j (1 - a)^(n - j) (+ half the tie)."""
+    p = sum(comb(n, j) * a ** j * (1 - a) ** (n - j) for j in range(n // 2 + 1, n + 1))
+    if n % 2 == 0:
+        p += 0.5 * comb(n, n // 2) * (a * (1 - a)) ** (n // 2)
+    return p
+
+
+CONFIDENCE_NOTE = 'Also give "confidence": an integer from 0 to 100, how sure you are that your answer is right.'
+
+
+@functools.lru_cache(maxsize=4096)
+def with_confidence(action_cls: type[BaseModel]) -> type[BaseModel]:
+    """``action_cls`` plus ``confidence`` (0-100; 50 when an answer leaves it out), a subclass."""
+    return create_model(f"{action_cls.__name__}WithConfidence", __base__=action_cls,
+                        confidence=(int, Field(50, ge=0, le=100,
+                                               description="how sure you are that your answer is right, 0-100")))
 
 
 def oracle_estimate(llm: dict | None, model: str, max_tokens: int, difficulty: float = 0.0) -> tuple[float, float]:
@@ -435,7 +563,7 @@ def records_frame(records: list[dict]):
     schema = {"tick": pl.Int64, "phase": pl.Utf8, "agent": pl.Utf8, "role": pl.Utf8, "purpose": pl.Utf8,
               "policy": pl.Utf8, "tiers_tried": pl.List(pl.Utf8), "samples": pl.Int64, "budget": pl.Int64,
               "scores": pl.List(pl.Float64), "chosen": pl.Utf8, "valid": pl.Boolean, "correct": pl.Boolean,
-              "stake": pl.Float64, "is_llm": pl.Boolean,
+              "stake": pl.Float64, "difficulty": pl.Float64, "is_llm": pl.Boolean,
               "tokens_in": pl.Int64, "tokens_out": pl.Int64, "nano_usd": pl.Int64,
               "call_ids": pl.List(pl.Int64)}
     return pl.DataFrame(records, schema=schema)

@@ -123,13 +123,17 @@ class Truth:
     """A decision's ground truth (``Environment.ground_truth``): the right answers and the valid wrong ones.
 
     Oracle tiers answer from it (sim/inference/providers/oracle.py) and deliberation records
-    score their chosen answer against it. ``difficulty`` (0 = easy) lowers an oracle tier's
-    accuracy by its ``difficulty_slope``.
+    score their chosen answer against it. ``difficulty`` in [0, 1] (0 = easy), declared by the
+    environment per decision, lowers an oracle tier's accuracy by its ``difficulty_slope`` and
+    is what the router's accuracy estimates read. ``confidence``: the (true-, false-positive)
+    rates with which an oracle tier reports a confident ``confidence`` field when a deliberation
+    policy asks for one (sim/deliberation.py); None: a calibrated report (its accuracy).
     """
 
     right: tuple[BaseModel, ...]
     wrong: tuple[BaseModel, ...] = ()
     difficulty: float = 0.0
+    confidence: tuple[float, float] | None = None
 
     def is_right(self, action: BaseModel) -> bool:
         d = action.model_dump()
@@ -283,9 +287,12 @@ class Environment(mesa.Model):
     # overrides for a tiny run of a few ticks (conformance tests, smoke checks); must span >= 3 ticks
     quick: ClassVar[tuple[str, ...]] = ()
     # what one decision of each purpose is worth, in the environment's outcome units (a banishment
-    # vote, a labour choice, an order): the VOC gate weighs extra compute against it, and
-    # deliberation policies apply to these purposes unless deliberation.purposes says otherwise
+    # vote, a labour choice, an order): the VOC gate weighs extra compute against it (``stake``
+    # may scale it per decision); purposes not listed are worth 1.0
     stakes: ClassVar[Mapping[str, float]] = {}
+    # the purposes deliberation policies apply to unless deliberation.purposes says otherwise;
+    # None: every purpose in ``stakes``
+    deliberate: ClassVar[tuple[str, ...] | None] = None
     # whether outcome(), artifacts() and story() read the event log; False: a long run's log is never loaded at finish
     reads_events: ClassVar[bool] = True
 
@@ -380,6 +387,17 @@ class Environment(mesa.Model):
     def ground_truth(self, request: ActRequest) -> Truth | None:
         """The decision's right answers and valid wrong ones (oracle tiers, deliberation scores); None if none."""
         return None
+
+    def stake(self, request: ActRequest) -> float:
+        """What this decision is worth (the VOC gate's G): its purpose's declared stake, else 1.0.
+
+        Environments may scale it per decision (e.g. an order by the value at risk).
+        """
+        return float(self.stakes.get(request.purpose, 1.0))
+
+    def deliberated_purposes(self) -> tuple[str, ...]:
+        """The purposes deliberation policies apply to by default (``deliberate``, else the staked ones)."""
+        return tuple(self.deliberate) if self.deliberate is not None else tuple(self.stakes)
 
     def players(self) -> list[PlayerBase]:
         """The agents, in creation order (Mesa's own registry).

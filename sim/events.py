@@ -6,6 +6,7 @@ sorted), visibility (public | team:<name> | private:<agent id>).
 from __future__ import annotations
 
 import json
+from functools import partial
 from itertools import count, repeat
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
@@ -89,6 +90,10 @@ class Event(NamedTuple):
 
     def data(self) -> dict[str, Any]:
         return json.loads(self.payload)
+
+
+# ``Event._make`` without its Python frame: a tuple of the seven fields as an Event
+_new_event = partial(tuple.__new__, Event)
 
 
 class Rows(list):
@@ -228,9 +233,15 @@ class EventLog:
         the same ``Rows`` list as ``emit``'s, so spilling to parts is unchanged.
         """
         rows = list(rows)
-        if rows:  # columns zipped into Event rows in C (no Python call per row)
-            n = len(self.rows)
-            self.rows.extend(map(Event._make, zip(count(n), repeat(tick), repeat(phase), *zip(*rows))))
+        if rows:
+            self.extend_columns(tick, phase, *zip(*rows))
+
+    def extend_columns(self, tick: int, phase: str, actors: Iterable[str], kinds: Iterable[str],
+                       payloads: Iterable[str], visibilities: Iterable[str]) -> None:
+        """``extend_encoded`` from its columns (the shortest one sets how many rows): zipped into
+        Event rows in C, no Python call per row."""
+        self.rows.extend(map(_new_event, zip(count(len(self.rows)), repeat(tick), repeat(phase), actors, kinds,
+                                             payloads, visibilities)))
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -36,13 +36,14 @@ def derive_seeds(root: int, prefix: Sequence[object], keys: Iterable[object]) ->
     for n in prefix:
         h.update(b"\x1f")
         h.update(str(n).encode())
-    out = []
-    for k in keys:
-        hk = h.copy()
-        hk.update(b"\x1f")
-        hk.update(str(k).encode())
-        out.append(int.from_bytes(hk.digest()[:8], "little") & ((1 << 63) - 1))
-    return np.array(out, dtype=U64)
+    copy = h.copy
+
+    def head(k: object) -> bytes:  # the digest's first 8 bytes (a little-endian seed before the mask)
+        hk = copy()
+        hk.update(b"\x1f" + str(k).encode())
+        return hk.digest()[:8]
+
+    return np.frombuffer(b"".join(map(head, keys)), dtype="<u8").astype(U64) & U64((1 << 63) - 1)
 
 
 def _mulhi64(a: np.ndarray, b: np.uint64) -> np.ndarray:
@@ -367,22 +368,57 @@ def pcg_states(seeds: Sequence[int] | np.ndarray) -> list[tuple[int, int]]:
             zip(st.hi.tolist(), st.lo.tolist(), st.inc_hi.tolist(), st.inc_lo.tolist())]
 
 
-def random_runs(root: int, prefix: Sequence[object], keys: Sequence[object], counts: Sequence[int]) -> np.ndarray:
+def random_runs(root: int, prefix: Sequence[object], keys: Sequence[object], counts: Sequence[int],
+                out: np.ndarray | None = None) -> np.ndarray:
     """``np.concatenate([np_rng(root, *prefix, k).random(c) for k, c in zip(keys, counts)])``, bit for bit.
 
     For long runs (a 1,000-player table's tells: 999 draws per stream): one Generator whose state is
-    set per stream from the array seeding (a few us) draws each run in NumPy's own loop, where a
-    new ``default_rng`` per stream costs ~25 us of SeedSequence hashing.
+    set per stream from the array seeding draws each run in NumPy's own loop, where a new
+    ``default_rng`` per stream costs ~25 us of SeedSequence hashing. The state is written straight
+    into the bit generator's memory where its layout is the one ``_state_words`` checks (the public
+    setter parses a dict of Python integers: ~3 us a stream). ``out``: a float64 buffer of at least
+    ``sum(counts)`` values to draw into (its first ``sum(counts)`` are returned).
     """
     bg = np.random.PCG64(0)
     gen = np.random.Generator(bg)
     ends = np.cumsum(np.asarray(counts, dtype=np.int64)).tolist()
-    out = np.empty(ends[-1] if ends else 0)
+    total = ends[-1] if ends else 0
+    out = np.empty(total) if out is None else out[:total]
+    seeds = derive_seeds(root, prefix, keys)
+    words = _state_words(bg) if len(seeds) >= SEED_ARRAYS_FROM else None
     start = 0
-    for (state, inc), end in zip(pcg_states(derive_seeds(root, prefix, keys)), ends):
+    if words is not None:  # [state lo, state hi, inc lo, inc hi] of each stream, written in place
+        st = Streams(seeds)
+        for w, end in zip(np.stack([st.lo, st.hi, st.inc_lo, st.inc_hi], axis=1), ends):
+            if end > start:
+                words[:] = w
+                gen.random(out=out[start:end])
+            start = end
+        return out
+    state = {"state": 0, "inc": 0}
+    full = {"bit_generator": "PCG64", "state": state, "has_uint32": 0, "uinteger": 0}
+    for (s, inc), end in zip(pcg_states(seeds), ends):
         if end > start:
-            bg.state = {"bit_generator": "PCG64", "state": {"state": state, "inc": inc}, "has_uint32": 0,
-                        "uinteger": 0}
+            state["state"], state["inc"] = s, inc
+            bg.state = full
             gen.random(out=out[start:end])
         start = end
     return out
+
+
+def _state_words(bg: np.random.PCG64) -> np.ndarray | None:
+    """The PCG64 state and increment of ``bg`` as a writable uint64 view [state lo, state hi, inc lo,
+    inc hi] (NumPy's ``pcg64_random_t``, two little-endian 128-bit words), or None where its memory is
+    not laid out so: checked by setting a known state through the public setter and reading it back.
+    ``random()`` reads only these words (never the buffered 32-bit half)."""
+    try:
+        import ctypes
+
+        ptr = ctypes.c_void_p.from_address(bg.ctypes.state_address).value
+        words = np.ctypeslib.as_array((ctypes.c_uint64 * 4).from_address(ptr))
+    except Exception:  # noqa: BLE001 - no ctypes view: the public setter
+        return None
+    state, inc = 0x0123456789ABCDEF_0FEDCBA987654321, 0x2468ACE013579BDF_1122334455667789
+    bg.state = {"bit_generator": "PCG64", "state": {"state": state, "inc": inc}, "has_uint32": 0, "uinteger": 0}
+    want = [state & _M64I, state >> 64, inc & _M64I, inc >> 64]
+    return words if words.tolist() == want else None

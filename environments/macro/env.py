@@ -223,8 +223,11 @@ class MacroEnv(Environment):
         "event_study": "price reaction around the configured shock month",
     }
     quick = ("env.n_households=10", "env.months=24", "env.n_experts=2")
-    # one household's month (outcome units: utility per household-month); forecasts have no truth yet
-    stakes = {"decide": 1.0}
+    # one household's month is the unit (outcome units: utility per household-month); ``stake`` scales
+    # it by the coin the decision allocates (this month's potential pay plus savings) over the average
+    # household's, so the average is 1. A survey forecast is a measurement that moves nothing (0)
+    stakes = {"decide": 1.0, "forecast": 0.0}
+    deliberate = ("decide",)  # by default a policy deliberates the household decision (deliberation.purposes)
     # oracle tiers' wrong answers: the other points of a 10-point grid (2,600 on the full menu is too many)
     TRUTH_GRID = tuple(range(0, 101, 10))
 
@@ -399,11 +402,22 @@ class MacroEnv(Environment):
         """A household's decision: right = the composite rule's choice, wrong = the other points of a coarse grid."""
         if request.purpose != "decide" or request.agent.aid not in self.index:
             return None
-        right = decision(*self.composite_choice(self.index[request.agent.aid]))
+        w, k = self.composite_choice(self.index[request.agent.aid])
+        right = decision(w, k)
         r = (right.work_pct, right.consume_pct)
         wrong = tuple(Decision(work_pct=a, consume_pct=b) for a in self.TRUTH_GRID for b in self.TRUTH_GRID
                       if (a, b) != r)
-        return Truth((right,), wrong)
+        # difficulty: propensities near one half (work or not, spend or save nearly balanced) are hard
+        return Truth((right,), wrong, difficulty=1.0 - (abs(2 * w - 1) + abs(2 * k - 1)) / 2)
+
+    def stake(self, request: ActRequest) -> float:
+        """A household decision's stake (see ``stakes``): its coin at hand over the average household's."""
+        i = self.index.get(request.agent.aid) if request.purpose == "decide" else None
+        if i is None:
+            return super().stake(request)
+        coin = self.cfg.hours_per_month * self.wage + np.maximum(self.wealth, 0.0)
+        mean = float(coin.mean())
+        return float(self.stakes["decide"] * coin[i] / mean) if mean > 0 else float(self.stakes["decide"])
 
     def phase_decide(self) -> None:
         work, consume = self.scripted_propensities()

@@ -260,7 +260,9 @@ class MarketEnv(Environment):
         "event_study.sign_matches": "event study: the price moved in the shock's direction (share of runs)",
     }
     quick = ("env.n_traders=8", "env.ticks=5")
-    # one order (outcome units: a share of the maximum surplus)
+    # one order; ``stake`` scales it by the value at risk: the surplus a value-maximising order makes
+    # over the mean of the valid wrong ones (each as if filled at its limit price), in dollars (prices
+    # are cents): a trader whose unit is worth much, or who could overpay a lot, has more at stake
     stakes = {"order": 1.0}
 
     @classmethod
@@ -670,6 +672,16 @@ class MarketEnv(Environment):
         """
         if request.purpose != "order":
             return None
+        return self._order_truth(request)[0]
+
+    def stake(self, request: ActRequest) -> float:
+        """An order's stake: the value at risk (see ``stakes``); 1.0 when there is no right order."""
+        if request.purpose != "order":
+            return super().stake(request)
+        return self._order_truth(request)[1]
+
+    def _order_truth(self, request: ActRequest) -> tuple[Truth | None, float]:
+        """(the order's ground truth with its difficulty, its stake in dollars)."""
         aid, cls = request.agent.aid, request.action_cls
         view = self.view(aid)
         v_buy, v_sell = self.next_unit(aid)
@@ -687,7 +699,18 @@ class MarketEnv(Environment):
             wrong += [cls(side="sell", price=p, qty=1) for p in range(max(1, v_sell - 1), 0, -7)]
         right = [a for a in right if check_order(a, view) is None]
         wrong = [a for a in wrong if check_order(a, view) is None]
-        return Truth(tuple(right), tuple(wrong)) if right else None
+        if not right:
+            return None, self.stakes["order"]
+
+        def surplus(a) -> int:  # one unit, as if filled at its limit price
+            return (v_buy - a.price) if a.side == "buy" else (a.price - v_sell) if a.side == "sell" else 0
+
+        gains = [surplus(a) for a in right]
+        at_risk = sum(gains) / len(gains) - (sum(map(surplus, wrong)) / len(wrong) if wrong else 0.0)
+        # difficulty: how close the best order is to indifferent: 1 - its surplus as a share of the unit's value
+        margin = max(g / max(1, v_buy if a.side == "buy" else v_sell) for a, g in zip(right, gains))
+        truth = Truth(tuple(right), tuple(wrong), difficulty=min(1.0, max(0.0, 1.0 - margin)))
+        return truth, max(0.0, at_risk) / 100.0
 
     def partial_outcome(self) -> dict[str, Any]:
         return {"setup": self.cfg.setup, "n_traders": self.cfg.n_traders, "ticks": int(self.tick),

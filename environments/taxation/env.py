@@ -9,6 +9,7 @@ policy -> labor -> tax. See docs/taxation.md.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import replace
 from typing import Any, Literal, Optional
 
@@ -28,6 +29,7 @@ from environments.taxation.schedule import (
     US_2018_RATES,
     TaxSchedule,
     apply_rate_changes,
+    bracket_tax_many,
     bracket_tax_vec,
     collect_and_redistribute,
     marginal_rate_vec,
@@ -234,8 +236,12 @@ class TaxationEnv(Environment):
         "final_rates": "marginal rate of each bracket at the end", "cutoffs": "lower income cutoff of each bracket",
     }
     quick = ("env.n_workers=12", "env.ticks=6", "env.period_ticks=2")
-    # one worker's labour choice for one tick (outcome units: a share of the welfare at stake)
-    stakes = {"labor": 1.0}
+    # one worker's labour choice for one tick is the unit; ``stake`` scales it by what a wrong choice
+    # costs that worker: its utility at the best hours minus the mean over the other hours (the
+    # oracle's wrong answers), over the same for the tick's average worker (so the average is 1).
+    # The planner's schedule governs every worker's choice for a period: n_workers x period_ticks units
+    stakes = {"labor": 1.0, "set_rates": 1.0}
+    deliberate = ("labor",)  # by default a policy deliberates the workers' labour choices (deliberation.purposes)
 
     @classmethod
     def population(cls, env_cfg: dict) -> int | None:
@@ -477,16 +483,58 @@ class TaxationEnv(Environment):
         """A worker's labour choice: right = the rational (best-response) hours on the menu, wrong = the rest."""
         if request.purpose != "labor":
             return None
-        cached = self.__dict__.get("_best_hours")
-        if cached is None or cached[0] != self.tick:  # one best response per tick for every worker
-            best = self.scripted_hours_rational()
-            cached = self.__dict__["_best_hours"] = (self.tick, {w.aid: int(round(h))
-                                                                 for w, h in zip(self.workers, best.tolist())})
-        h = cached[1].get(request.agent.aid)
-        if h is None:
+        row = self._labor_truth().get(request.agent.aid)
+        if row is None:
             return None
+        h, _, difficulty = row
         cls = request.action_cls
-        return Truth((cls(hours=h),), tuple(cls(hours=m) for m in self.menu if m != h))
+        return Truth((cls(hours=h),), tuple(cls(hours=m) for m in self.menu if m != h), difficulty=difficulty)
+
+    def stake(self, request: ActRequest) -> float:
+        """A labour choice's stake (see ``stakes``): the worker's utility at risk over the tick's average."""
+        if request.purpose == "labor":
+            row = self._labor_truth().get(request.agent.aid)
+            return row[1] if row is not None else 1.0
+        if request.purpose == "set_rates":
+            return float(self.stakes["set_rates"] * self.n * self.cfg.period_ticks)
+        return super().stake(request)
+
+    def _labor_truth(self) -> dict[str, tuple[int, float, float]]:
+        """This tick's (best hours, stake, difficulty) per worker, in one vectorised pass per tick.
+
+        Difficulty: near-ties between the best two choices are hard: m / (gap + m), with gap the
+        worker's utility at its best hours minus at its second best and m the tick's median gap
+        (1/2 for a typical choice, 1 for an exact tie, towards 0 for a clear one).
+        """
+        cached = self.__dict__.get("_labor_truth_tick")
+        if cached is not None and cached[0] == self.tick:
+            return cached[1]
+        best = self.scripted_hours_rational()
+        menu = np.asarray(self.menu, dtype=float)
+        sched = per_tick(self.schedule, self.cfg.period_ticks)
+        z = self.skills[:, None] * menu[None, :]
+        post = (z - bracket_tax_many(z[None], np.asarray(sched.cutoffs, dtype=float), np.asarray([sched.rates]))[0]
+                + self.last_lump / self.cfg.period_ticks)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = np.asarray(utility(self.params, np.maximum(post, 0.0), np.broadcast_to(menu, z.shape)), dtype=float)
+        u = np.where(np.isfinite(u), u, np.nan)
+        k = np.abs(menu[None, :] - best[:, None]).argmin(axis=1)  # the best hours' place on the menu
+        u_best = u[np.arange(self.n), k]
+        others = u.copy()
+        others[np.arange(self.n), k] = np.nan
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a one-option menu: no wrong answer
+            loss = np.nan_to_num(u_best - np.nanmean(others, axis=1), nan=0.0)
+            gap = np.nan_to_num(u_best - np.nanmax(others, axis=1), nan=0.0)
+        loss, gap = np.maximum(loss, 0.0), np.maximum(gap, 0.0)
+        mean_loss = float(loss.mean()) if self.n else 0.0
+        stake = loss / mean_loss if mean_loss > 0 else np.ones(self.n)
+        m = float(np.median(gap)) if self.n else 0.0
+        difficulty = m / (gap + m) if m > 0 else (gap <= 0).astype(float)
+        table = {w.aid: (int(round(h)), float(st), float(d))
+                 for w, h, st, d in zip(self.workers, best.tolist(), stake.tolist(), difficulty.tolist())}
+        self.__dict__["_labor_truth_tick"] = (self.tick, table)
+        return table
 
     def scripted_hours_rational(self) -> np.ndarray:
         """Every worker's best response on the hours menu this tick (whatever worker_policy says)."""

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import math
 import random
+import threading
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from fractions import Fraction
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any, Hashable
 
 import numpy as np
@@ -125,6 +128,49 @@ def majority_follower(
     return random_vote(voter, targets, rng)
 
 
+SCRATCH_ENTRIES = 4_000_000  # tables up to this many entries (2,000 players) keep their scratch arrays
+
+
+class _Scratch(threading.local):
+    """Scratch arrays of one table shape, shared by the tables of a thread (one game's table after
+    another's: the next game writes to memory already mapped, and a finished game holds none).
+
+    Every array but ``lazy_keys`` lives within one call. ``lazy_keys`` holds the keys of the last
+    whole-table solve (``SuspicionTable.lazy``) until another table needs it: the previous owner's
+    pending beliefs are written out first.
+    """
+
+    def __init__(self) -> None:
+        self.shape: tuple[int, int] | None = None
+        self.bufs: dict[tuple[str, np.dtype], np.ndarray] = {}
+        self.owner: Any = None  # weakref to the table whose ``lazy`` reads ``lazy_keys``
+
+    def get(self, table: "SuspicionTable", name: str, dtype: Any) -> np.ndarray:
+        shape = table.tracked.shape
+        if shape != self.shape:
+            self.release()
+            self.shape, self.bufs = shape, {}
+        if name == "lazy_keys":
+            self.release(keep=table)
+            self.owner = weakref.ref(table)
+        key = (name, np.dtype(dtype))
+        buf = self.bufs.get(key)
+        if buf is None:
+            buf = self.bufs[key] = np.empty(shape, dtype=dtype)
+        return buf
+
+    def release(self, keep: Any = None) -> None:
+        """The owner of ``lazy_keys`` (unless ``keep``) writes its pending beliefs and lets it go."""
+        owner = self.owner() if self.owner is not None else None
+        if owner is not None and owner is not keep:
+            owner.write_pending()
+            owner.lazy = None
+        self.owner = None
+
+
+_SCRATCH = _Scratch()
+
+
 class SuspicionTable:
     """The Bayes observers of one table as arrays: row ``i`` is observer ``observers[i]``, column ``j``
     the player ``pids[j]`` (ids in sorted order: the order tells are drawn in).
@@ -152,18 +198,68 @@ class SuspicionTable:
             if me in self.pos:
                 self.tracked[i, self.pos[me]] = False
         n_others = self.tracked.sum(axis=1).tolist()
-        self.prior = np.array([_logit(n_traitors / k if k else 0.0) for k in n_others])
+        logit = {k: _logit(n_traitors / k if k else 0.0) for k in set(n_others)}
+        self.prior = np.array([logit[k] for k in n_others])
         self.k = np.zeros((n, width), dtype=np.int32)  # tells seen
         self.m = np.zeros((n, width), dtype=np.int32)  # tells not seen
         self.t_left = np.full(n, n_traitors, dtype=np.int64)
+        # rows whose tracked entries have all seen the same number of tells (``n_obs``): k + m = n_obs, so
+        # an entry's (k, m) is its k (a round's tells cover every tracked player; an elimination keeps it)
+        self.uniform = np.ones(n, dtype=bool)
+        self.n_obs = np.zeros(n, dtype=np.int64)
         # beliefs, once solved: P(traitor) per tracked entry (nan elsewhere), valid where ``solved``
-        self.b = np.full((n, width), np.nan)
+        self._b_array: np.ndarray | None = None  # ``_b``, made when first written
         self.solved = np.zeros(n, dtype=bool)
+        # a whole-table solve leaves each row's beliefs as (keys, per-key beliefs), written into ``b`` when
+        # read: ``lazy`` is (keys, beliefs by key, entries by key, keys per row), ``pending`` its unwritten rows
+        self.lazy: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None
+        self.pending = np.zeros(n, dtype=bool)
         self.memo: list[dict[str, float] | None] = [None] * n  # beliefs() dicts
+
+    def scratch(self, name: str, dtype: Any, rows: int | None = None) -> np.ndarray:
+        """An uninitialised ``(rows, players)`` array (default: every row) for the length of a call.
+
+        A whole-table pass each round on fresh 4-8 MB arrays pays their page faults every time (about
+        as much as the pass itself); up to ``SCRATCH_ENTRIES`` entries the tables of a thread share
+        one array per name (``_Scratch``) and hand out its first ``rows`` rows.
+        """
+        n, width = self.tracked.shape
+        rows = n if rows is None else rows
+        if n * width > SCRATCH_ENTRIES:
+            return np.empty((rows, width), dtype=dtype)
+        return _SCRATCH.get(self, name, dtype)[:rows]
+
+    @property
+    def _b(self) -> np.ndarray:
+        """The beliefs' storage (a whole-table solve's rows may never need it: made when first asked for)."""
+        if self._b_array is None:
+            self._b_array = np.full(self.tracked.shape, np.nan)
+        return self._b_array
+
+    @property
+    def b(self) -> np.ndarray:
+        """Beliefs, once solved: P(traitor) per tracked entry (nan elsewhere), valid where ``solved``."""
+        self.write_pending()
+        return self._b
+
+    def write_pending(self, rows: np.ndarray | None = None) -> None:
+        """Write the beliefs of the ``pending`` rows (of ``rows``, default all) into ``b``."""
+        if self.lazy is None:
+            return
+        keys, tab = self.lazy[0], self.lazy[1]
+        if rows is None and self.pending.all():
+            np.take(tab, keys, out=self._b, mode="clip")
+            self.pending[:] = False
+            return
+        rs = np.flatnonzero(self.pending) if rows is None else np.asarray(rows)[self.pending[rows]]
+        if len(rs):
+            self._b[rs] = np.take(tab, keys[rs], mode="clip")
+            self.pending[rs] = False
 
     def changed(self, rows: Any = slice(None)) -> None:
         """Log-odds or counts of ``rows`` (a row, an index array or all) changed: solved again when asked."""
         self.solved[rows] = False
+        self.pending[rows] = False
         if isinstance(rows, int):
             self.memo[rows] = None
         elif isinstance(rows, slice):
@@ -171,6 +267,19 @@ class SuspicionTable:
         else:
             for i in np.asarray(rows).tolist():
                 self.memo[i] = None
+
+    def eliminate(self, pid: str, role: str | None = None) -> None:
+        """``BayesSuspicion.eliminate`` for every observer of the table at once."""
+        j = self.pos.get(pid)
+        if j is None:
+            return
+        rows = np.flatnonzero(self.tracked[:, j])
+        if not len(rows):
+            return
+        self.tracked[rows, j] = False
+        if role == "traitor":
+            self.t_left[rows] = np.maximum(self.t_left[rows] - 1, 0)
+        self.changed(rows)
 
     def log_odds(self, rows: np.ndarray) -> np.ndarray:
         """Log-odds of every entry of ``rows`` (untracked entries too: mask with ``tracked``)."""
@@ -184,42 +293,73 @@ class SuspicionTable:
         sigmoid, in (k, m) order, one column at a time), so a row's c does not depend on which
         other rows are solved with it: one observer alone gets the same floats as a whole table.
         """
-        rows = np.array([i for i in dict.fromkeys(rows) if not self.solved[i]], dtype=np.int64)
+        rows = np.unique(np.asarray([i for i in rows if not self.solved[i]], dtype=np.int64))
         if not len(rows):
             return
+        n = len(self.tracked)
+        if 4 * len(rows) >= 3 * n and len(rows) < n:
+            # most of the table: every row is solved (a row's beliefs depend on its own state only, so a
+            # row solved already gets the same floats again), read in place rather than copied out
+            n_tr = np.count_nonzero(self.tracked, axis=1)
+            if ((self.t_left > 0) & (self.t_left < n_tr)).all():
+                rows = np.arange(n)
         self.solved[rows] = True
-        tr = self.tracked[rows]
-        n_tr, t_left = tr.sum(axis=1), self.t_left[rows]
+        whole = len(rows) == n  # every row, in order
+        tr = self.tracked if whole else self.tracked[rows]
+        n_tr, t_left = np.count_nonzero(tr, axis=1), self.t_left[rows]
         search = (t_left > 0) & (t_left < n_tr)
         if not search.all():  # no search: everyone 0 (no traitor left) or 1 (only traitors left)
             fixed = ~search
-            self.b[rows[fixed]] = np.where(tr[fixed], np.where(t_left[fixed] <= 0, 0.0, 1.0)[:, None], np.nan)
+            self._b[rows[fixed]] = np.where(tr[fixed], np.where(t_left[fixed] <= 0, 0.0, 1.0)[:, None], np.nan)
             if not search.any():
                 return
-        sub, n_sub = rows[search], int(search.sum())
-        str_ = tr[search]
-        ks, ms = self.k[sub], self.m[sub]
-        mw = int(ms.max()) + 1
-        width = (int(ks.max()) + 1) * mw + 1  # codes k * mw + m, and one more for untracked entries
-        # (row, k, m) of every entry as one key, ordered by row, then k, then m
-        kt = np.int32 if n_sub * width < 2**31 else np.int64
-        keys = np.where(str_, ks * mw + ms, width - 1).astype(kt, copy=False) + (np.arange(n_sub, dtype=kt) * width)[:, None]
-        if n_sub * width <= 8_000_000:  # counting beats sorting
+        n_sub = int(search.sum())
+        if n_sub == len(rows):
+            sub, str_ = rows, tr
+        else:
+            whole, sub, str_ = False, rows[search], tr[search]
+        even = bool(self.uniform[sub].all())  # (k, m) is k in every row
+        if whole:
+            ks, ms = self.k, self.m
+        else:
+            ks = np.take(self.k, sub, axis=0, out=self.scratch("k", self.k.dtype, n_sub), mode="clip")
+            ms = None if even else np.take(self.m, sub, axis=0, out=self.scratch("m", self.m.dtype, n_sub),
+                                           mode="clip")
+        if even:  # codes k, in (k, m) order as m = n_obs - k, and one more for untracked entries
+            mw, width = 1, int(ks.max()) + 2
+            code = ks
+        else:  # codes k * mw + m, and one more for untracked entries
+            mw = int(ms.max()) + 1
+            width = (int(ks.max()) + 1) * mw + 1
+            code = np.multiply(ks, mw, out=self.scratch("code", ks.dtype, n_sub))
+            code += ms
+        untracked = np.logical_not(str_, out=self.scratch("not", bool, n_sub))
+        tab = None
+        by_key = n_sub * width <= 8_000_000
+        if by_key:  # counting beats sorting
+            # (row, k, m) of every entry as one key, ordered by row, then k, then m
+            kt = code.dtype if n_sub * width < np.iinfo(code.dtype).max else np.int64  # code's own type: no cast
+            offset = np.arange(n_sub, dtype=kt) * width
+            keys = np.add(code, offset[:, None], out=self.scratch("lazy_keys" if whole else "keys", kt, n_sub))
+            np.copyto(keys, (offset + (width - 1))[:, None], where=untracked)
             cnt_all = np.bincount(keys.ravel(), minlength=n_sub * width)
             cnt_all[width - 1::width] = 0  # untracked
             uk = np.flatnonzero(cnt_all)
             counts = cnt_all[uk]
-            look = np.full(len(cnt_all), len(uk), dtype=np.int64)  # untracked: one past the last
-            look[uk] = np.arange(len(uk))
-            inv = look[keys]
+            tab = np.full(len(cnt_all), np.nan)  # a key's belief (untracked: nan), read by key
         else:
-            uk, inv, counts = np.unique(np.where(str_, keys, -1).ravel(), return_inverse=True, return_counts=True)
+            kt = np.int32 if n_sub * width < 2**31 else np.int64
+            keys = np.where(untracked, width - 1, code).astype(kt) + (np.arange(n_sub, dtype=kt) * width)[:, None]
+            uk, keys, counts = np.unique(np.where(str_, keys, -1).ravel(), return_inverse=True, return_counts=True)
             if uk[0] == -1:  # untracked entries: one past the last distinct key
-                uk, counts, inv = uk[1:], counts[1:], inv - 1
-                inv[inv < 0] = len(uk)
-            inv = inv.reshape(keys.shape)
+                uk, counts, keys = uk[1:], counts[1:], keys - 1
+                keys[keys < 0] = len(uk)
+            keys = keys.reshape(str_.shape)
         ur, code = uk // width, uk % width
-        lo_u = (self.prior[sub][ur] + (code // mw) * self.yes) + (code % mw) * self.no
+        if even:
+            lo_u = (self.prior[sub][ur] + code * self.yes) + (self.n_obs[sub][ur] - code) * self.no
+        else:
+            lo_u = (self.prior[sub][ur] + (code // mw) * self.yes) + (code % mw) * self.no
         starts = np.searchsorted(ur, np.arange(n_sub))
         col = np.arange(len(uk)) - starts[ur]
         lov = np.zeros((n_sub, int(col.max()) + 1))
@@ -229,14 +369,23 @@ class SuspicionTable:
         c = _shifts(lov, cnt, self.t_left[sub].astype(float),
                     np.maximum.reduceat(lo_u, starts), np.minimum.reduceat(lo_u, starts))
         b_u = [1.0 / (1.0 + math.exp(-(v + cu))) for v, cu in zip(lo_u.tolist(), c[ur].tolist())]
-        self.b[sub] = np.array(b_u + [np.nan])[inv]
+        if tab is None:
+            tab = np.array(b_u + [np.nan])  # by distinct key, then nan
+        else:
+            tab[uk] = b_u
+        if whole and by_key:  # every row, by key: written into ``b`` when read
+            self.lazy = (keys, tab, cnt_all, width)
+            self.pending[:] = True
+        else:
+            self._b[sub] = np.take(tab, keys, out=self.scratch("b", float, n_sub), mode="clip")
 
     def beliefs(self, i: int) -> dict[str, float]:
         """Observer ``i``'s {pid: P(traitor)} over the players it tracks, in id order."""
         if self.memo[i] is None:
             self.solve([i])
+            self.write_pending(np.array([i]))
             idx = np.flatnonzero(self.tracked[i])
-            self.memo[i] = dict(zip([self.pids[j] for j in idx.tolist()], self.b[i, idx].tolist()))
+            self.memo[i] = dict(zip([self.pids[j] for j in idx.tolist()], self._b[i, idx].tolist()))
         return self.memo[i]
 
 
@@ -262,14 +411,33 @@ def _shifts(lov: np.ndarray, cnt: np.ndarray, t_left: np.ndarray, lo_max: np.nda
         return np.array([(a + b) / 2])
     a, b = -50.0 - lo_max, 50.0 - lo_min
     live = np.ones(len(a), dtype=bool)
+    # the same floats as cumsum(cnt / (1.0 + exp(-(lov + mid))), axis=1)[:, -1], rows as columns in
+    # preallocated buffers: -(lov + mid) is (-lov) - mid exactly (rounding is symmetric in sign), 1.0 + e
+    # is e + 1.0, and a sum over axis 0 of a C-ordered array adds row after row into each column (the
+    # running sum's order; no pairwise summation, which runs along the contiguous axis only)
+    neg, cnt_t = np.ascontiguousarray(-lov.T), np.ascontiguousarray(cnt.T)
+    x = np.empty_like(neg)
+    mid, total, step, below = np.empty_like(a), np.empty_like(a), np.empty_like(live), np.empty_like(live)
     for _ in range(100):
-        mid = (a + b) / 2
-        live &= (mid != a) & (mid != b)
+        np.add(a, b, out=mid)
+        mid /= 2
+        np.not_equal(mid, a, out=step)
+        live &= step
+        np.not_equal(mid, b, out=step)
+        live &= step
         if not live.any():
             break
-        below = np.cumsum(cnt / (1.0 + np.exp(-(lov + mid[:, None]))), axis=1)[:, -1] < t_left
-        a = np.where(live & below, mid, a)
-        b = np.where(live & ~below, mid, b)
+        np.subtract(neg, mid, out=x)
+        np.exp(x, out=x)
+        x += 1.0
+        np.divide(cnt_t, x, out=x)
+        np.add.reduce(x, axis=0, out=total)
+        np.less(total, t_left, out=below)
+        np.logical_and(live, below, out=step)
+        np.copyto(a, mid, where=step)
+        np.logical_not(below, out=below)
+        below &= live
+        np.copyto(b, mid, where=below)
     return (a + b) / 2
 
 
@@ -317,10 +485,16 @@ class BayesSuspicion:
     def observe(self, tells: Mapping[str, bool]) -> None:
         """Bayes update from one round of tells {pid: tell seen}."""
         t, i = self.table, self.i
+        told = 0
         for pid, tell in tells.items():
             j = t.pos.get(pid)
             if j is not None and t.tracked[i, j]:
                 (t.k if tell else t.m)[i, j] += 1
+                told += 1
+        if told == np.count_nonzero(t.tracked[i]):  # a tell on every tracked player
+            t.n_obs[i] += 1
+        else:
+            t.uniform[i] = False
         t.changed(i)
 
     def draw_tells(self, roles: Mapping[str, str], rng: Rng) -> dict[str, bool]:
@@ -374,6 +548,23 @@ def beliefs_many(models: Sequence[BayesSuspicion]) -> list[dict[str, float]]:
     for t, rows in by_table.values():
         t.solve(rows)
     return [m.beliefs() for m in models]
+
+
+_TABLE, _ROW = attrgetter("table"), attrgetter("i")
+
+
+def eliminate_all(models: Iterable[BayesSuspicion], pid: str, role: str | None = None) -> None:
+    """``m.eliminate(pid, role)`` for each model; one array update when they are every row of one table
+    (the same result: an observer's update reads and writes its own row only, and a repeat does nothing)."""
+    models = list(models)
+    if models:
+        t = models[0].table
+        tables = set(map(_TABLE, models))
+        if len(tables) == 1 and len(set(map(_ROW, models))) == len(t.tracked):
+            t.eliminate(pid, role)
+            return
+    for m in models:
+        m.eliminate(pid, role)
 
 
 def _logit(p: float) -> float:

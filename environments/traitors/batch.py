@@ -10,12 +10,14 @@ holds the batch and per-agent paths to identical events, ledgers and outcomes.
 from __future__ import annotations
 
 import math
+from itertools import repeat
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from environments.traitors.baselines import beliefs_many
-from sim.batch import Decided
+from sim.batch import Decided, decide_bulk
+from sim.events import quote
 from sim.streams import Streams, random_runs
 
 if TYPE_CHECKING:
@@ -49,67 +51,134 @@ def observe_tells(env: "TraitorsEnv") -> None:
             m.observe(m.draw_tells(roles, env.rng_for("tells", env.tick, a.aid)))
         return
     rows = np.array([m.i for m in models], dtype=np.int64)
-    traitor = {a.aid for a in env.players() if a.role == "traitor"}
-    q = np.where(np.array([p in traitor for p in t.pids], dtype=bool), t.q_hi, t.q_lo)
-    tracked = t.tracked[rows]
-    # row r's run fills its tracked columns in id order (a boolean mask assigns row by row)
-    u = random_runs(env.root_seed, ("tells", env.tick), [a.aid for a in alive], tracked.sum(axis=1))
-    seen = np.zeros(tracked.shape, dtype=bool)
-    seen[tracked] = u < np.broadcast_to(q, tracked.shape)[tracked]
-    t.k[rows] += seen
-    t.m[rows] += tracked ^ seen  # tracked and not seen
+    traitors = {a.aid for a in env.players() if a.role == "traitor"}
+    traitor = np.array([p in traitors for p in t.pids], dtype=bool)
+    n, width = t.tracked.shape
+    if len(rows) > 1 and not (rows[1:] > rows[:-1]).all():  # observers out of table order: rows copied out
+        tracked = t.tracked[rows]
+        u = random_runs(env.root_seed, ("tells", env.tick), [a.aid for a in alive], tracked.sum(axis=1))
+        q = np.where(traitor, t.q_hi, t.q_lo)
+        seen = np.zeros(tracked.shape, dtype=bool)
+        seen[tracked] = u < np.broadcast_to(q, tracked.shape)[tracked]
+        t.k[rows] += seen
+        t.m[rows] += tracked ^ seen  # tracked and not seen
+    else:
+        # the observers' rows in table order: row r's run fills its tracked columns in id order (a boolean
+        # mask assigns row by row), and rows of players who are gone stay as they are (no tell)
+        tracked = t.tracked
+        if len(rows) < n:
+            tracked = np.logical_and(t.tracked, _row_mask(n, rows)[:, None], out=t.scratch("tells", bool))
+        counts = np.count_nonzero(tracked, axis=1)[rows]
+        u = random_runs(env.root_seed, ("tells", env.tick), [a.aid for a in alive], counts,
+                        out=t.scratch("u", float).reshape(-1))
+        # u < q of the entry's column: q_hi on a traitor's column, q_lo on the others'
+        on_traitor = np.broadcast_to(traitor, tracked.shape)[tracked]
+        below = np.less(u, t.q_lo, out=t.scratch("below", bool).reshape(-1)[:len(u)])
+        np.copyto(below, np.less(u, t.q_hi, out=t.scratch("below_hi", bool).reshape(-1)[:len(u)]),
+                  where=on_traitor)
+        seen = t.scratch("seen", bool)
+        seen.fill(False)
+        seen[tracked] = below
+        t.k += seen
+        t.m += np.logical_xor(tracked, seen, out=seen)  # tracked and not seen
+    t.n_obs[rows] += 1  # a tell on every tracked player of these rows
     t.changed(rows)
     t.solve([m.i for a, m in zip(alive, models) if a.role != "traitor"])  # the faithful's beliefs at once
 
 
+def _row_mask(n: int, rows: np.ndarray) -> np.ndarray:
+    m = np.zeros(n, dtype=bool)
+    m[rows] = True
+    return m
+
+
 def banish_votes(env: "TraitorsEnv", voters: Sequence["TraitorPlayer"], alive_ids: Sequence[str],
                  bloc: str | None) -> list[Decided]:
-    """Each voter's secret banishment vote under the configured scripted policies.
+    """Each voter's secret banishment vote under the configured scripted policies (``banish_targets``)."""
+    return [Decided(target=t) for t in banish_targets(env, voters, alive_ids, bloc)]
+
+
+def banish_targets(env: "TraitorsEnv", voters: Sequence["TraitorPlayer"], alive_ids: Sequence[str],
+                   bloc: str | None) -> list[str]:
+    """Each voter's secret banishment target under the configured scripted policies.
 
     Traitors on ``bloc`` vote the team's seeded target; ``random`` voters draw uniformly
     over the others; ``majority`` and ``bayes`` voters (nothing seen yet in a secret vote)
     take the most suspected, ties (within 1e-12) broken by their stream among the tied
     targets in seat order: ``BayesSuspicion.vote``, for a table's observers as one array.
+    A uniform draw over the others is ``k`` from ``integers(len(others))``, the seat ``k``
+    of the alive list skipping the voter's own (no list of the others is built).
     """
     cfg = env.cfg
     n = len(voters)
     out: list[str | None] = [None] * n
-    pick: list[Sequence[str] | None] = [None] * n  # choose uniformly among these with the voter's stream
-    smart: list[int] = []
+    pick: dict[int, Sequence[str]] = {}  # voter -> tied targets to choose among with the voter's stream
+    tied: list[tuple[list[int], np.ndarray, np.ndarray, np.ndarray]] = []  # (voters, seats, first, how many)
     seat = {x: j for j, x in enumerate(alive_ids)}
+    n_alive = len(alive_ids)
+    others: list[int] = []  # voters drawing uniformly over the others
+    smart: list[int] = []
+    bloc_on = bool(bloc) and cfg.traitor_policy == "bloc" and bloc in seat
+    faithful_random = cfg.faithful_policy == "random"
     for i, a in enumerate(voters):
-        if a.role == "traitor" and bloc and cfg.traitor_policy == "bloc" and bloc != a.aid and bloc in alive_ids:
-            out[i] = bloc
-        elif a.role == "traitor" or cfg.faithful_policy == "random":
-            pick[i] = _Others(alive_ids, seat.get(a.aid))
+        if a.role == "traitor":
+            if bloc_on and bloc != a.aid:
+                out[i] = bloc
+            else:
+                others.append(i)
+        elif faithful_random:
+            others.append(i)
         else:
             smart.append(i)
     if smart:
-        _most_suspected(env, voters, alive_ids, seat, smart, out, pick)
-    mask = np.array([p is not None for p in pick])
-    if mask.any():
-        st = Streams.named(env.root_seed, ("vote", "banish", env.tick), [a.aid for a in voters])
-        ks = st.integers(np.array([len(p) for p in pick if p is not None]), m=mask)
-        for i, k in zip(np.flatnonzero(mask).tolist(), ks.tolist()):
-            out[i] = pick[i][k]
-    return [Decided(target=t) for t in out]
+        _most_suspected(env, voters, alive_ids, smart, out, pick, others, tied)
+    # each drawing voter's range: the others (its own seat left out), or its tied targets
+    size = {i: n_alive - (voters[i].aid in seat) for i in others}
+    size.update((i, len(p)) for i, p in pick.items())
+    for who, _, _, counts in tied:
+        size.update(zip(who, counts.tolist()))
+    if not size:
+        return out
+    draw = sorted(size)  # stream order: the voters' order
+    mask = np.zeros(n, dtype=bool)
+    mask[draw] = True
+    st = Streams.named(env.root_seed, ("vote", "banish", env.tick), [a.aid for a in voters])
+    k_of = dict(zip(draw, st.integers(np.array([size[i] for i in draw], dtype=np.int64), m=mask).tolist()))
+    ids = list(alive_ids)
+    for i in others:  # seat k, or k + 1 from the voter's own seat on
+        k = k_of[i]
+        me = seat.get(voters[i].aid, n_alive)
+        out[i] = ids[k + (k >= me)]
+    for i, p in pick.items():
+        out[i] = p[k_of[i]]
+    for who, seats, first, _ in tied:  # the k-th of each voter's tied seats (its run of ``seats`` from ``first``)
+        for i, j in zip(who, seats[first + np.array([k_of[i] for i in who], dtype=np.int64)].tolist()):
+            out[i] = ids[j]
+    return out
 
 
-class _Others(Sequence):
-    """``[x for x in alive_ids if x != me]`` without building it (a 1,000-player table: 1M items a vote)."""
+def banish_bulk(env: "TraitorsEnv", voters: Sequence["TraitorPlayer"], alive_ids: Sequence[str],
+                bloc: str | None) -> list[str] | None:
+    """The secret banishment vote of ``voters`` when all are scripted on a direct endpoint, else None.
 
-    def __init__(self, alive_ids: Sequence[str], me: int | None):
-        self.ids, self.me = alive_ids, me
+    Their targets (``banish_targets``) with the rows ``act_batch`` and the per-voter ``vote`` events
+    write (``record_scripted``, ``vote_events``): no action object or result per voter.
+    """
+    targets = decide_bulk(env, voters, "vote", lambda: banish_targets(env, voters, alive_ids, bloc),
+                          max_tokens=env.cfg.vote_tokens)
+    if targets is not None:
+        vote_events(env, voters, targets)
+    return targets
 
-    def __len__(self) -> int:
-        return len(self.ids) - (self.me is not None)
 
-    def __getitem__(self, k):
-        if isinstance(k, slice):
-            return [self[j] for j in range(*k.indices(len(self)))]
-        if not 0 <= k < len(self):
-            raise IndexError(k)
-        return self.ids[k + 1 if self.me is not None and k >= self.me else k]
+def vote_events(env: "TraitorsEnv", voters: Sequence["TraitorPlayer"], targets: Sequence[str]) -> None:
+    """The private ``vote`` event of each scripted banishment vote (``valid``), in voter order: the
+    rows ``env.emit("vote", {...}, actor=aid, visibility=private(aid))`` writes, as payload text."""
+    aids = [a.aid for a in voters]
+    env.svc.events.extend_columns(
+        env.tick, env.phase, aids, repeat("vote"),
+        [f'{{"target":{quote(t)},"valid":true,"vote_kind":"banish","voter":{quote(a)}}}' for a, t in zip(aids, targets)],
+        ["private:" + a for a in aids])
 
 
 class _Tied(Sequence):
@@ -129,8 +198,9 @@ class _Tied(Sequence):
         return str(self.ids[np.flatnonzero(self.row)[k]])
 
 
-def _most_suspected(env, voters, alive_ids, seat_of, smart, out, pick) -> None:
-    """``BayesSuspicion.vote`` over the others for the ``smart`` voters (in place: ``out``/``pick``)."""
+def _most_suspected(env, voters, alive_ids, smart, out, pick, others, tied) -> None:
+    """``BayesSuspicion.vote`` over the others for the ``smart`` voters (in place: ``out``; ``pick`` or
+    ``tied`` with the tied targets; ``others`` for a uniform draw over the others)."""
     models = [env.suspicion[voters[i].aid] for i in smart]
     t = models[0].table
     if any(m.table is not t for m in models):  # observers not on one table: one at a time
@@ -138,7 +208,7 @@ def _most_suspected(env, voters, alive_ids, seat_of, smart, out, pick) -> None:
             targets = [x for x in alive_ids if x != voters[i].aid]
             known = [x for x in targets if x in b]
             if not known:
-                pick[i] = targets
+                others.append(i)
                 continue
             best = max(b[x] for x in known)
             top = [x for x in known if math.isclose(b[x], best, rel_tol=0, abs_tol=1e-12)]
@@ -148,10 +218,50 @@ def _most_suspected(env, voters, alive_ids, seat_of, smart, out, pick) -> None:
                 pick[i] = top
         return
     rows = np.array([m.i for m in models], dtype=np.int64)
-    t.solve(rows.tolist())
+    t.solve(rows)
     seat = np.array([t.pos[x] for x in alive_ids], dtype=np.int64)  # the targets' columns, in seat order
-    ids = np.array(list(alive_ids), dtype=object)
     me = np.array([t.pos.get(voters[i].aid, -1) for i in smart], dtype=np.int64)
+    gone = np.ones(len(t.pids), dtype=bool)
+    gone[seat] = False
+    own = me >= 0
+    if not t.tracked[np.ix_(rows, np.flatnonzero(gone))].any() and not t.tracked[rows[own], me[own]].any():
+        # every tracked entry of these rows is an alive other (the usual case): the known targets are the
+        # tracked entries, whose beliefs are the solved ones (nan elsewhere), read in place in id order
+        # |b - best| <= 1e-12 (math.isclose(b, best, rel_tol=0, abs_tol=1e-12)) as best - b <= 1e-12 (b <= best),
+        # best the max over the row's beliefs (nan: untracked, left out; a row with none: nan, nothing top)
+        if t.lazy is not None and t.pending[rows].all():  # beliefs by key (a whole-table solve): per key
+            keys, by_key, _, kw = t.lazy
+            by_key = by_key.reshape(-1, kw)
+            top_key = (np.fmax.reduce(by_key, axis=1)[:, None] - by_key) <= 1e-12
+            top = np.take(top_key.reshape(-1), keys, out=t.scratch("vote_top", bool), mode="clip")
+            at = rows
+        else:
+            if 2 * len(rows) >= len(t.b):
+                b, at = t.b, rows  # the whole table (other rows' values are never read)
+            else:
+                b = np.take(t.b, rows, axis=0, out=t.scratch("vote_b", float, len(rows)), mode="clip")
+                at = np.arange(len(rows))
+            best = np.fmax.reduce(b, axis=1)
+            diff = np.subtract(best[:, None], b, out=t.scratch("vote_d", float, len(b)))
+            top = np.less_equal(diff, 1e-12, out=t.scratch("vote_top", bool, len(b)))
+        # the top entries in seat order (columns of the alive, in seat order: no tracked entry is elsewhere)
+        # (rows other than the voters' may be stale: only the voters' are read)
+        into = t.scratch("vote_seat", bool).reshape(-1)[:len(top) * len(seat)].reshape(len(top), len(seat))
+        top = np.take(top, seat, axis=1, out=into, mode="clip")
+        n_row = np.count_nonzero(top, axis=1)
+        flat = np.flatnonzero(top) % len(seat)  # every row's top seats, row by row, ascending
+        first = (np.cumsum(n_row) - n_row)[at]  # each voter's first entry in ``flat``
+        n_top = n_row[at]
+        who = np.asarray(smart)
+        one = n_top == 1
+        for i, j in zip(who[one].tolist(), flat[first[one]].tolist()):
+            out[i] = alive_ids[j]
+        many = n_top > 1
+        if many.any():  # tied: each voter's tied seats, a run of ``flat``, drawn among later
+            tied.append((who[many].tolist(), flat, first[many], n_top[many]))
+        others.extend(who[n_top == 0].tolist())  # no known target: uniform over the others
+        return
+    ids = np.array(list(alive_ids), dtype=object)
     known = t.tracked[rows][:, seat] & (seat[None, :] != me[:, None])
     b = np.where(known, t.b[rows][:, seat], -np.inf)
     best = b.max(axis=1)
@@ -164,4 +274,4 @@ def _most_suspected(env, voters, alive_ids, seat_of, smart, out, pick) -> None:
         elif n_top[r] > 1:
             pick[i] = _Tied(ids, top[r], int(n_top[r]))
         else:  # no known target: uniform over the others
-            pick[i] = _Others(alive_ids, seat_of.get(voters[i].aid))
+            others.append(i)

@@ -156,8 +156,15 @@ class TraitorsEnv(Environment):
                 "traitors": "the initial traitors", "recruited": "faithful who accepted a recruitment offer",
                 "metrics_error": "why the game metrics could not be computed"}
     quick = ("env.n_players=8", "env.n_traitors=2", "env.discussion_passes=1")
-    # a faithful's banishment vote decides a round; the game's outcome unit is one faithful win
-    stakes = {"vote": 1.0}
+    # what a decision is worth, in the game's outcome unit (one faithful win): a banishment vote
+    # removes a player every round and is the faithful's only lever, so it is the unit; the
+    # traitors' night murder vote is a bloc choice among faithful that all look alike to them
+    # (a quarter); an answer to a recruitment offer turns a player at most once (a half); a pick
+    # of whom to recruit (a quarter); a speech or reaction only moves suspicion (a tenth); a
+    # conclave line is team chatter (a twentieth); a belief probe is a measurement (0)
+    stakes = {"vote": 1.0, "recruit_answer": 0.5, "murder": 0.25, "recruit_pick": 0.25, "speak": 0.1,
+              "react": 0.1, "conclave": 0.05, "belief": 0.0}
+    deliberate = ("vote",)  # by default a policy deliberates the banishment vote only (deliberation.purposes)
     live = LiveOptions(human_seat=True, seat_label="player",
                        channels={"speak": "speech", "react": "speech", "conclave": "team", "vote": "choice",
                                  "murder": "choice", "recruit_pick": "choice", "recruit_answer": "yesno"})
@@ -460,7 +467,12 @@ class TraitorsEnv(Environment):
             obs = lambda: f"{self.context_for(a)}Secret banishment vote: choose one other player to banish."
             return ActRequest(a, "vote", cls, obs, fb, validate=validate_for(a), max_tokens=self.cfg.vote_tokens)
 
-        if self.cfg.vote_visibility == "secret":
+        bulk = tb.banish_bulk(self, order, [x.aid for x in alive], bloc) if self.cfg.vote_visibility == "secret" \
+            else None
+        if bulk is not None:  # every voter scripted on a direct endpoint: targets, rows and events in bulk
+            votes.update(zip([a.aid for a in order], bulk))
+            first_voted.extend(bulk)
+        elif self.cfg.vote_visibility == "secret":
             results = act_batch(self, order, "vote", req,
                                 lambda pos: tb.banish_votes(self, [order[i] for i in pos], [x.aid for x in alive], bloc),
                                 max_tokens=self.cfg.vote_tokens)
@@ -505,8 +517,7 @@ class TraitorsEnv(Environment):
         a = self.by_id[pid]
         a.alive = False
         self.emit("elimination", {"pid": pid, "how": how, "revealed_role": a.role if reveal else None}, actor="host")
-        for s in self.suspicion.values():
-            s.eliminate(pid, a.role if reveal else None)
+        bl.eliminate_all(self.suspicion.values(), pid, a.role if reveal else None)
 
     def _win_check(self) -> None:
         t = len(self.alive("traitor"))
@@ -673,7 +684,8 @@ class TraitorsEnv(Environment):
         targets = typing.get_args(cls.model_fields["target"].annotation)
         right = tuple(cls(target=t) for t in targets if self.by_id[t].role == "traitor")
         wrong = tuple(cls(target=t) for t in targets if self.by_id[t].role != "traitor")
-        return Truth(right, wrong) if right else None
+        # difficulty: the chance a blind pick misses, rising as traitors get rarer among the candidates
+        return Truth(right, wrong, difficulty=len(wrong) / len(targets)) if right else None
 
     # ---- results ---------------------------------------------------------
     def tick_metrics(self) -> dict[str, Any]:

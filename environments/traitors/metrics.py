@@ -51,12 +51,18 @@ def _decode(events: pl.DataFrame, kind: str) -> list[dict[str, Any]]:
     """Payloads of one event kind in log order, with ``_seq`` and ``_tick`` added.
 
     Decoded once per frame and kind (a game's outcome asks for the same kinds several times):
-    every reader of the frame gets the same list and dicts, to read, never to change.
+    every reader of the frame gets the same list and dicts, to read, never to change. A kind's
+    payloads are parsed as one JSON array (the same values as one ``json.loads`` each).
     """
     rows = _raw(events)
     got = _LAST_RAW[2].get(kind)
     if got is None:
-        got = _LAST_RAW[2][kind] = [json.loads(p) | {"_seq": s, "_tick": t} for s, t, p in rows.get(kind, ())]
+        seqs, ticks, payloads = rows.columns(kind)
+        got = json.loads("[" + ",".join(payloads) + "]") if payloads else []
+        for d, s, t in zip(got, seqs, ticks):
+            d["_seq"] = s
+            d["_tick"] = t
+        _LAST_RAW[2][kind] = got
     return got
 
 
@@ -66,20 +72,57 @@ def _decode(events: pl.DataFrame, kind: str) -> list[dict[str, Any]]:
 _LAST_RAW: list[Any] = [None, {}, {}, None]
 
 
-def _raw(events: pl.DataFrame) -> dict[str, list[tuple[int, int, str]]]:
-    """``(seq, tick, payload)`` of every event, by kind, in log order (one pass over the frame)."""
+class _ByKind:
+    """A frame's ``(seq, tick, payload)`` rows by kind, in log order: each kind's columns are read out
+    of the frame when first asked for (a scripted game's log is mostly kinds no metric reads)."""
+
+    SMALL = 5_000  # frames up to this many rows are read in one pass of plain columns (no polars query)
+
+    def __init__(self, events: pl.DataFrame):
+        self.parts: dict[str, pl.DataFrame] = {}
+        self.cols: dict[str, tuple[list, list, list]] = {}
+        if events.height and events.height <= self.SMALL:
+            seq, tick, kind, payload = (events.get_column(c).to_list() for c in ("seq", "tick", "kind", "payload"))
+            order: Iterable[int] = range(len(seq))
+            if any(a > b for a, b in zip(seq, seq[1:])):  # the log is in seq order; any other frame is sorted
+                order = sorted(order, key=seq.__getitem__)
+            for i in order:
+                got = self.cols.get(kind[i])
+                if got is None:
+                    got = self.cols[kind[i]] = ([], [], [])
+                got[0].append(seq[i])
+                got[1].append(tick[i])
+                got[2].append(payload[i])
+        elif events.height:
+            df = events.select("seq", "tick", "kind", "payload")
+            if not df.get_column("seq").is_sorted():  # the log is in seq order; any other frame is sorted
+                df = df.sort("seq", maintain_order=True)
+            self.parts = {k[0]: g for k, g in df.partition_by("kind", as_dict=True, maintain_order=True,
+                                                               include_key=False).items()}
+
+    def columns(self, kind: str) -> tuple[list, list, list]:
+        got = self.cols.get(kind)
+        if got is None:
+            g = self.parts.get(kind)
+            got = self.cols[kind] = ([], [], []) if g is None else tuple(g.get_column(c).to_list()
+                                                                          for c in ("seq", "tick", "payload"))
+        return got
+
+    def get(self, kind: str, default: Any = ()) -> list[tuple[int, int, str]]:
+        if kind not in self:
+            return default
+        return list(zip(*self.columns(kind)))
+
+    def __contains__(self, kind: str) -> bool:
+        return kind in self.parts or kind in self.cols
+
+
+def _raw(events: pl.DataFrame) -> _ByKind:
+    """``(seq, tick, payload)`` of every event, by kind, in log order (read out of the frame per kind)."""
     ref, rows = _LAST_RAW[0], _LAST_RAW[1]
     if ref is not None and ref() is events:
         return rows
-    out: dict[str, list[tuple[int, int, str]]] = {}
-    if events.height:
-        # plain columns, no polars query: a small game's frame costs less to read than one sort's set-up
-        seq, tick, kind, payload = (events.get_column(c).to_list() for c in ("seq", "tick", "kind", "payload"))
-        order: Iterable[int] = range(len(seq))
-        if any(a > b for a, b in zip(seq, seq[1:])):  # the log is in seq order; any other frame is sorted
-            order = sorted(order, key=seq.__getitem__)
-        for i in order:
-            out.setdefault(kind[i], []).append((seq[i], tick[i], payload[i]))
+    out = _ByKind(events)
     _LAST_RAW[:] = [weakref.ref(events), out, {}, None]
     return out
 
@@ -101,8 +144,14 @@ class _RoleBook:
         ch = self.changes.get(pid or "")
         if not ch:
             return None
-        k = bisect_left([s for s, _ in ch], seq)
+        if len(ch) == 1:  # one role all game
+            return ch[0][1]
+        k = bisect_left(ch, (seq,))  # the first change at or after seq ((seq,) sorts before (seq, role))
         return ch[k - 1][1] if k > 0 else ch[0][1]  # roles are dealt before play
+
+    def constant(self) -> dict[str, str]:
+        """{pid: role} of the players whose role never changes (``at`` gives it whatever the seq)."""
+        return {p: ch[0][1] for p, ch in self.changes.items() if len(ch) == 1}
 
     def initial(self) -> dict[str, str]:
         return {p: ch[0][1] for p, ch in self.changes.items()}
@@ -170,11 +219,17 @@ def _frame(rows: list[dict[str, Any]], schema: dict) -> pl.DataFrame:
 
 
 def _vote_rows(idx, book: _RoleBook) -> list[dict[str, Any]]:
-    return [{
-        "seq": v["_seq"], "tick": v["_tick"], "vote_kind": v.get("vote_kind"),
-        "voter": v.get("voter"), "target": v.get("target"), "valid": bool(v.get("valid", True)),
-        "voter_role": book.at(v.get("voter"), v["_seq"]), "target_role": book.at(v.get("target"), v["_seq"]),
-    } for v in idx["vote"]]
+    at, fixed = book.at, book.constant()
+    rows = []
+    for v in idx["vote"]:
+        seq, voter, target = v["_seq"], v.get("voter"), v.get("target")
+        vr, tr = fixed.get(voter), fixed.get(target)  # a None key or a changing role: ``at``
+        rows.append({
+            "seq": seq, "tick": v["_tick"], "vote_kind": v.get("vote_kind"),
+            "voter": voter, "target": target, "valid": bool(v.get("valid", True)),
+            "voter_role": at(voter, seq) if vr is None else vr, "target_role": at(target, seq) if tr is None else tr,
+        })
+    return rows
 
 
 def _elim_rows(idx, book: _RoleBook) -> list[dict[str, Any]]:
@@ -287,10 +342,18 @@ def _alive_at_banish(g: _Game) -> dict[int, tuple[int, int]]:
     for b in g.idx["belief"]:
         refs.setdefault(b["_tick"], b["_seq"])
     out = {}
+    # alive players: every listed one (repeats too) less those gone; traitors among them: those whose
+    # role never changes counted once, the others looked up at the reference point
+    seats = Counter(g.players)
+    fixed = g.book.constant()
+    traitors = {p for p in seats if fixed.get(p) == TRAITOR}
+    n_traitors = sum(seats[p] for p in traitors)
+    changing = [p for p in seats if p not in fixed]
     for tick, ref in sorted(refs.items()):
         gone = {e["pid"] for e in g.elims if e["seq"] < ref}
-        alive = [p for p in g.players if p not in gone]
-        out[tick] = (len(alive), sum(g.book.at(p, ref) == TRAITOR for p in alive))
+        t = n_traitors - sum(seats[p] for p in gone if p in traitors)
+        t += sum(seats[p] for p in changing if p not in gone and g.book.at(p, ref) == TRAITOR)
+        out[tick] = (len(g.players) - sum(seats[p] for p in gone if p in seats), t)
     return out
 
 
@@ -459,15 +522,18 @@ def _round_votes(g: _Game) -> dict[str, dict[int, float | None]]:
 def _round_elims(g: _Game) -> dict[str, dict[int, Any]]:
     """Banishment/murder outcomes per round: who, mis-banish, steered, night unanimity."""
     out: dict[str, dict[int, Any]] = defaultdict(dict)
-    ban_votes = [v for v in g.votes if v["vote_kind"] == BANISH]
+    ban_votes: dict[Any, list[dict[str, Any]]] = {}  # banish votes by tick, in log order
+    for v in g.votes:
+        if v["vote_kind"] == BANISH:
+            ban_votes.setdefault(v["tick"], []).append(v)
     for e in g.elims:
         tick = e["tick"]
         if e["how"] == BANISH:
             out["banished"][tick] = e["pid"]
             out["banished_role"][tick] = e["role"]
             out["mis_banish"][tick] = float(e["role"] == FAITHFUL)
-            tv = [v["target"] for v in ban_votes
-                  if v["tick"] == tick and v["voter_role"] == TRAITOR and v["target"] is not None]
+            tv = [v["target"] for v in ban_votes.get(tick, ())
+                  if v["voter_role"] == TRAITOR and v["target"] is not None]
             steered = e["role"] == FAITHFUL and e["pid"] in _modes(tv)
             out["steered"][tick] = float(steered)
         elif e["how"] == MURDER:

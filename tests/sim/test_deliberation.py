@@ -56,17 +56,64 @@ def test_two_tier_cascade_accuracy_and_cost_match_the_closed_form():
     assert d.filter(escalated)["nano_usd"].min() == C_S + C_L
 
 
+def _reference_stake(*overrides: str) -> float:
+    """The median stake of tick 1's labour choices (tick 1's state, and so its stakes, do not depend on
+    what any policy chose)."""
+    d = records("deliberation=voc_gate", "env.ticks=1", *overrides)
+    assert d["stake"].n_unique() > 1  # the stake is the worker's utility at risk, not a constant
+    return sorted(d["stake"].to_list())[len(d) // 2]
+
+
 @pytest.mark.parametrize("factor, tier", [(0.999, "small"), (1.001, "large")])
 def test_voc_gate_switches_exactly_at_its_threshold(factor, tier):
-    g_star = (C_L - C_S) / 1e9 / (0.92 - 0.55)  # (a_L - a_S) G = c_L - c_S; labour stake 1.0
-    d = records("deliberation=voc_gate", f"deliberation.usd_per_stake={g_star * factor!r}")
-    assert d["tiers_tried"].to_list() == [[tier]] * len(d)
+    # (a_L - a_S) G = c_L - c_S with G = stake x usd_per_stake: put the median decision at factor x G*
+    s_ref = _reference_stake()
+    usd = (C_L - C_S) / 1e9 / (0.92 - 0.55) / s_ref * factor
+    d = records("deliberation=voc_gate", "env.ticks=1", f"deliberation.usd_per_stake={usd!r}")
+    assert d.filter(pl.col("stake") == s_ref)["tiers_tried"].to_list()[0] == [tier]
+    for stake, tried in zip(d["stake"].to_list(), d["tiers_tried"].to_list()):  # every decision by its stake
+        assert tried == (["large"] if (0.92 - 0.55) * stake * usd > (C_L - C_S) / 1e9 else ["small"])
 
 
 def test_compute_tax_moves_the_switch_point():
-    g_star = (C_L - C_S) / 1e9 / (0.92 - 0.55)
-    d = records("deliberation=voc_gate", f"deliberation.usd_per_stake={g_star * 1.5!r}", "deliberation.compute_tax=0.6")
-    assert d["tiers_tried"].to_list() == [["small"]] * len(d)  # 1.5 G* < G* (1 + 0.6)
+    s_ref = _reference_stake()
+    usd = (C_L - C_S) / 1e9 / (0.92 - 0.55) / s_ref * 1.5
+    d = records("deliberation=voc_gate", "env.ticks=1", f"deliberation.usd_per_stake={usd!r}",
+                "deliberation.compute_tax=0.6")
+    assert d.filter(pl.col("stake") == s_ref)["tiers_tried"].to_list()[0] == ["small"]  # 1.5 G* < G* (1 + 0.6)
+    for stake, tried in zip(d["stake"].to_list(), d["tiers_tried"].to_list()):
+        assert tried == (["large"] if (0.92 - 0.55) * stake * usd > (C_L - C_S) / 1e9 * 1.6 else ["small"])
+
+
+P3 = 0.55 ** 3 + 3 * 0.55 ** 2 * 0.45  # majority of 3 samples of the small tier on a binary choice
+
+
+@pytest.mark.parametrize("factor, n", [(0.999, 1), (1.001, 3)])
+def test_voc_gate_more_samples_switches_exactly_at_its_threshold(factor, n):
+    # extra=samples: 3 samples iff (P_maj(a, 3) - a) G > (3 - 1) c_S
+    s_ref = _reference_stake()
+    usd = 2 * C_S / 1e9 / (P3 - 0.55) / s_ref * factor
+    ov = ("deliberation.extra=samples", "deliberation.samples=3", "deliberation.tiers=[small]", "env.ticks=1")
+    d = records("deliberation=voc_gate", *ov, f"deliberation.usd_per_stake={usd!r}")
+    assert d.filter(pl.col("stake") == s_ref)["samples"].to_list() == [n]
+    for stake, samples in zip(d["stake"].to_list(), d["samples"].to_list()):
+        assert samples == (3 if (P3 - 0.55) * stake * usd > 2 * C_S / 1e9 else 1)
+    assert (d["tiers_tried"].list.len() == 1).all() and (d["nano_usd"] == d["samples"] * C_S).all()
+
+
+def test_voc_gate_more_samples_buys_the_majority_closed_form():
+    from sim.deliberation import majority_accuracy
+
+    assert majority_accuracy(0.55, 3) == pytest.approx(P3) and majority_accuracy(0.55, 5) == pytest.approx(0.593, abs=5e-4)
+    assert majority_accuracy(0.55, 2) == pytest.approx(0.55)  # an even n with a fair tie-break buys nothing
+    d = records("deliberation=voc_gate", "deliberation.extra=samples", "deliberation.samples=3",
+                "deliberation.tiers=[small]", "deliberation.usd_per_stake=1000")
+    assert (d["samples"] == 3).all() and inside(int(d["correct"].sum()), len(d), P3)
+    never = records("deliberation=voc_gate", "deliberation.extra=samples", "deliberation.tiers=[small]",
+                    "deliberation.usd_per_stake=0", "env.ticks=2")
+    assert (never["samples"] == 1).all() and (never["nano_usd"] == C_S).all()
+    with pytest.raises(ConfigError, match="two tiers"):
+        compose([*BINARY, "deliberation=voc_gate", "deliberation.tiers=[small]"])  # the tier form needs two
 
 
 @pytest.mark.parametrize("threshold, tier", [(0.5, "small"), (0.3, "large")])
@@ -228,15 +275,86 @@ def test_agreement_scorer_accepts_a_unanimous_tier_at_its_closed_form_rate():
     assert (d.filter(d["tiers_tried"].list.len() == 1)["scores"].list.first() == 1.0).all()
 
 
-def test_confidence_scorer_without_a_confidence_field_scores_one_half():
-    d = records("deliberation=cascade", "deliberation.scorer.kind=confidence", "env.ticks=2")
-    assert d["scores"].list.first().to_list() == [0.5] * len(d)  # a labour choice has no confidence field
-    assert (d["tiers_tried"].list.len() == 2).all()  # 0.5 is not above the 0.5 threshold: always escalate
+def test_confidence_scorer_escalates_at_the_closed_form_rate():
+    # every answer states a confidence (the action class gains the field); oracle tiers state a
+    # confident one (> 50) with probability tpr when right and fpr when wrong, so the cascade's
+    # default threshold 0.5 accepts the small tier at a_S t + (1 - a_S) f, as the oracle scorer does
+    d = records("deliberation=cascade", "deliberation.scorer.kind=confidence", "deliberation.scorer.tpr=0.9",
+                "deliberation.scorer.fpr=0.2")
+    p_accept = 0.55 * 0.9 + 0.45 * 0.2
+    first = d["scores"].list.first()
+    assert ((first >= 0) & (first <= 1)).all() and first.n_unique() > 10  # stated confidences / 100
+    escalated = d["tiers_tried"].list.len() == 2
+    assert (escalated == (first <= 0.5)).all()
+    assert inside(int(escalated.sum()), len(d), 1 - p_accept), (int(escalated.sum()), len(d))
+    assert inside(int(d["correct"].sum()), len(d), 0.55 * 0.9 + (1 - p_accept) * 0.92)
+    # the environment received its own action: no confidence in the chosen answer
+    assert all(set(__import__("json").loads(c)) == {"hours"} for c in d["chosen"].to_list())
+
+
+def test_confidence_scorer_scores_an_answer_without_a_confidence_one_half():
+    # a scripted tier states no confidence: 0.5, not above the 0.5 threshold, so the cascade escalates
+    d = records("deliberation=cascade", "deliberation.tiers=[rules,large]", "deliberation.scorer.kind=confidence",
+                "env.ticks=2", "deliberation.tier_llm={rules: {provider: scripted, model: scripted}}")
+    assert d["scores"].list.first().to_list() == [0.5] * len(d)
+    assert (d["tiers_tried"].list.len() == 2).all()
+
+
+def test_router_routes_both_ways_by_each_decisions_difficulty():
+    # the environment declares each labour choice's difficulty (near-ties are hard); with a small tier
+    # that loses accuracy on hard choices the router sends easy ones small and hard ones large
+    slope = 0.5
+    d = records("deliberation=router", f"llm.oracle.tiers.small.difficulty_slope={slope}",
+                "deliberation.router_threshold=0.62")
+    assert set(map(tuple, d["tiers_tried"].to_list())) == {("small",), ("large",)}
+    for diff, tried in zip(d["difficulty"].to_list(), d["tiers_tried"].to_list()):
+        assert 0 <= diff <= 1 and tried == (["small"] if 0.92 - (0.55 - slope * diff) < 0.62 else ["large"])
+    # the slope has an effect: the small tier's answers are right at 0.55 - slope x difficulty
+    small = d.filter(d["tiers_tried"].list.first() == "small")
+    expected = sum(max(0.0, 0.55 - slope * x) for x in small["difficulty"].to_list())
+    sd = sum(max(0.0, 0.55 - slope * x) * (1 - max(0.0, 0.55 - slope * x)) for x in small["difficulty"].to_list()) ** 0.5
+    assert abs(int(small["correct"].sum()) - expected) < 3.29 * sd and expected < 0.55 * len(small) - 3.29 * sd
+
+
+def test_router_routes_both_ways_in_traitors():
+    # a faithful's vote is harder the rarer traitors are among the candidates (1 - traitors / candidates)
+    d = pl.concat([_traitors_records(s, "deliberation=router", "llm.oracle.tiers.small.difficulty_slope=0.5",
+                                     "deliberation.router_threshold=0.68") for s in range(1, 4)])
+    assert set(map(tuple, d["tiers_tried"].to_list())) == {("small",), ("large",)}
+    for diff, tried in zip(d["difficulty"].to_list(), d["tiers_tried"].to_list()):
+        assert tried == (["small"] if 0.92 - (0.55 - 0.5 * diff) < 0.68 else ["large"])
+
+
+def test_latent_budget_is_on_the_persona_and_recorded():
+    cfg = to_dict(compose([*BINARY, "deliberation=latent_budget", "deliberation.budgets=[1,3,5]", "env.ticks=2",
+                           "run.dir=null"]))
+    s = Simulation(cfg, None)
+    s.run(progress=False)
+    d = pl.DataFrame(s.env.deliberations)
+    drawn = dict(zip(d["agent"].to_list(), d["budget"].to_list()))
+    for w in s.env.workers:
+        assert w.persona.compute_budget == drawn[w.aid] and w.persona.compute_budget_kind == "samples"
+        assert w.persona.traits()["compute_budget"] == drawn[w.aid]
+        assert "budget" not in w.persona.prefix().lower()  # latent: never told to the model
+    # every model-driven agent of the population draws its trait at the first deliberated decision (the
+    # planner too: its budget applies if deliberation.purposes includes set_rates), recorded once
+    ev = [e for e in s.events.rows if e.kind == "persona_trait"]
+    assert {e.visibility for e in ev} == {"private:engine"}  # no agent sees it: the budget is latent
+    got = {p["agent"]: p["value"] for p in (__import__("json").loads(e.payload) for e in ev)}
+    assert len(ev) == len(s.env.workers) + 1 and got == {**drawn, "planner": s.env.planner_agent.persona.compute_budget}
 
 
 TRAITORS = ["env=traitors", "llm=oracle", "llm.model=small", "env.discussion_passes=0", "env.belief_probe=false",
             "env.reactions=false", "env.conclave=false", "agent.reflection.enabled=false", "budget=unlimited",
             "run.checkpoint=false", "run.dir=null", "seed=1"]
+
+
+def _traitors_records(seed: int, *overrides: str) -> pl.DataFrame:
+    cfg = to_dict(compose([*[x for x in TRAITORS if not x.startswith("seed=")], f"seed={seed}", *overrides,
+                           "agent.llm_by_role={traitor: {provider: scripted, model: scripted}}"]))
+    s = Simulation(cfg, None)
+    s.run(progress=False)
+    return pl.DataFrame(s.env.deliberations)
 
 
 def test_by_role_policy_and_scripted_agents_ignore_deliberation():

@@ -75,3 +75,22 @@ def test_ledger_totals_count_every_outcome_like_the_frame_filters():
     assert got["cost_nano"] == sum(range(25))
     assert lg.frame([]).height == 0 and lg.frame([]).schema == f.schema  # the shared empty frame is a copy
     assert f["call_id"].to_list() == sorted(f["call_id"].to_list())
+
+
+def test_finished_games_do_not_stay_in_memory():
+    """mesa keys its agent-id counters by model; a batch of games must not keep every game alive."""
+    import gc
+    import weakref
+
+    from sim.montecarlo import batch_config
+    from sim.runner import Simulation
+
+    cfg = batch_config(["env=traitors", "llm=scripted", "env.n_players=6", "env.n_traitors=1"])
+    sims = [Simulation({**cfg, "seed": s}, None) for s in range(3)]
+    refs = []
+    for s in sims:
+        s.run(progress=False)
+        refs.append(weakref.ref(s.env))
+    del sims, s
+    gc.collect()
+    assert [r() for r in refs] == [None, None, None]

@@ -107,3 +107,51 @@ def test_run_line_and_report_call_oracle_tiers_simulated_not_scripted(tmp_path, 
     assert main(["report", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "simulated tiers: not an LLM" in out and "scripted: not an LLM" not in out
+
+
+Sure = create_model("Sure", __base__=Pick, confidence=(int, 50))
+
+
+def _ask_sure(provider, seed: int, truth):
+    from sim.inference.types import json_schema
+
+    req = ChatRequest(messages=(("user", "x" * 40),), model="t", max_tokens=64, seed=seed, meta=CallMeta(call_id=seed),
+                      truth=truth, scripted=lambda: Pick(choice="c"), schema=json_schema(Sure))
+    return Sure.model_validate_json(asyncio.run(provider.complete(req)).text)
+
+
+def test_a_requested_confidence_is_stated_at_the_scorer_rates():
+    p = OracleProvider({"t": Tier(accuracy=0.6, input_tokens=100, output_median=12)})
+    base = Truth((Pick(choice="a"),), (Pick(choice="b"), Pick(choice="c")))
+    truth = Truth(base.right, base.wrong, confidence=(0.9, 0.2))
+    answers = [_ask_sure(p, s, truth) for s in range(3000)]
+    # asking for a confidence changes neither the answer nor anything else drawn from the call's seed
+    assert [a.choice for a in answers[:200]] == [Pick.model_validate_json(_ask(p, s, base).text).choice
+                                                 for s in range(200)]
+    right = [a.confidence > 50 for a in answers if a.choice == "a"]
+    wrong = [a.confidence > 50 for a in answers if a.choice != "a"]
+    for hits, rate in ((right, 0.9), (wrong, 0.2)):
+        lo, hi = wilson_interval(sum(hits), len(hits), z=3.29)
+        assert lo <= rate <= hi, (sum(hits), len(hits), rate)
+    assert all(0 <= a.confidence <= 100 for a in answers)
+    assert {_ask_sure(p, s, base).confidence for s in range(20)} == {60}  # no rates: calibrated (its accuracy)
+    assert _ask_sure(p, 3, None).confidence == 100  # nothing to judge (the scripted answer)
+
+
+@pytest.mark.parametrize("name", list(registry.ENVIRONMENTS))
+def test_every_environment_declares_stakes_and_difficulties(name):
+    # the VOC gate reads each decision's stake and the router its difficulty: the environment declares both
+    from sim.runner import Simulation
+
+    cls = registry.env_class(name)
+    assert cls.stakes and set(cls.deliberated_purposes(cls)) <= set(cls.stakes)
+    cfg = to_dict(compose([f"env={name}", "llm=oracle", "llm.model=small", "seed=3", *cls.quick,
+                           "deliberation=voc_gate", "budget=unlimited", "run.dir=null"]))
+    s = Simulation(cfg, None)
+    s.run(progress=False)
+    d = pl.DataFrame(s.env.deliberations)
+    assert d.height > 0 and (d["stake"] >= 0).all() and d["stake"].is_finite().all()
+    diff = d["difficulty"].drop_nulls()
+    assert diff.len() > 0 and ((diff >= 0) & (diff <= 1)).all()
+    if name != "traitors":  # per-decision in the economies; traitors' votes share a round's difficulty
+        assert d["stake"].n_unique() > 1 and diff.n_unique() > 1

@@ -14,6 +14,20 @@ seed, so a call gives the same answer and tokens on every run and in a replay.
 
 The tier is the request's ``model``: ``llm.model`` (or a deliberation policy's tier) names
 one of ``llm.oracle.tiers``, and ``llm.prices`` prices it like any model.
+
+Self-reported confidence: when the request's schema has a ``confidence`` property (a
+deliberation policy with the confidence scorer asks for one, sim/deliberation.py) and the
+answer has none, the tier fills it, an integer 0-100:
+- with the truth's ``confidence`` rates (t, f), the deliberation scorer's tpr and fpr: it is
+  *confident* with probability t when its answer is right and f when it is wrong; a confident
+  report is uniform on 51..100, an unconfident one uniform on 0..50. A scorer that accepts
+  above 0.5 (confidence / 100 > 0.5, the cascade's default threshold) then accepts exactly
+  as the oracle scorer with (t, f) does: the FrugalGPT closed form holds.
+- without rates: a calibrated report, round(100 x its accuracy at this difficulty);
+- with no ground truth (the scripted answer): 100 (nothing to doubt, as the oracle scorer
+  accepts what it cannot judge).
+These draws come after the answer's and the tokens' from the same seeded stream, so asking
+for a confidence changes neither.
 """
 from __future__ import annotations
 
@@ -55,6 +69,18 @@ def pick(truth, u_correct: float, u_pick: float, accuracy: float):
     return pool[min(int(u_pick * len(pool)), len(pool) - 1)]
 
 
+def confidence(truth, right: bool | None, tier: Tier, u_confident: float, u_level: float) -> int:
+    """The tier's self-reported confidence, 0-100 (the rule in the module docstring)."""
+    if right is None:
+        return 100
+    if truth.confidence is None:
+        return int(round(100 * tier.accuracy_at(truth.difficulty)))
+    tpr, fpr = truth.confidence
+    if u_confident < (tpr if right else fpr):
+        return 51 + min(int(u_level * 50), 49)
+    return min(int(u_level * 51), 50)
+
+
 class OracleProvider:
     name = "oracle"
     is_llm = False  # simulated tiers: every output says so
@@ -75,14 +101,22 @@ class OracleProvider:
         rng = np.random.default_rng([int(req.seed or 0), int(req.meta.reask), 0x0AC1E])
         u_correct, u_pick, z = float(rng.random()), float(rng.random()), float(rng.standard_normal())
         truth = req.truth
+        right = None  # whether the answer is right (None: no ground truth)
         if truth is not None and (truth.right or truth.wrong):
-            action = pick(truth, u_correct, u_pick, tier.accuracy_at(truth.difficulty))
+            accuracy = tier.accuracy_at(truth.difficulty)
+            action = pick(truth, u_correct, u_pick, accuracy)
+            right = u_correct < accuracy or not truth.wrong
         elif req.scripted is not None:
             action = req.scripted()
         else:
             raise ValueError(f"oracle tier {req.model!r}: no ground truth and no scripted answer for "
                              f"purpose {req.meta.purpose!r}")
         text = action.model_dump_json() if hasattr(action, "model_dump_json") else json.dumps(action)
+        if "confidence" in ((req.schema or {}).get("properties") or {}):
+            d = json.loads(text)
+            if isinstance(d, dict) and "confidence" not in d:
+                d["confidence"] = confidence(truth, right, tier, float(rng.random()), float(rng.random()))
+                text = json.dumps(d, separators=(",", ":"))
         tokens_in = tier.input_tokens if tier.input_tokens is not None else _prompt_tokens(req)
         out = max(1, int(round(tier.output_median * math.exp(tier.output_sigma * z))))
         finish = "stop"

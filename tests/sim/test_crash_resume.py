@@ -23,8 +23,12 @@ from sim.testing.loopback import LoopbackServer
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["llm=scripted", "seed=5", "env.n_players=8", "env.n_traitors=2", "run.progress=off"]
-# an LLM run whose budget halts it in tick 1, after some calls were denied
+# an LLM run whose budget halts it in tick 1, after some calls were denied. One call at a time:
+# these tests compare two live runs (a reference and a killed one), and under concurrency which
+# call a nearly spent budget denies depends on which reply the server sent back first (a replay
+# from the run's own cache reproduces its denials whatever the concurrency: test_replay*)
 LLM = ["llm=openai", "llm.api_key_env=null", "llm.model=loop-model", "llm.rate_limit.rpm=null",
+       "engine.concurrency=1",
        "llm.rate_limit.tpm=null", "llm.fallback_models=[]", "agent.reflection.enabled=false",
        "budget.show_remaining=false", "llm.cache.mode=record", "seed=5", "env.n_players=6", "env.n_traitors=1",
        "run.progress=off", "budget.run_usd=0.0004", "budget.on_exhaust=halt"]

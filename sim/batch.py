@@ -97,13 +97,8 @@ def record_scripted(env: "Environment", agents: Sequence["PlayerBase"], purpose:
     for name in dict.fromkeys(endpoints):  # in order of first use, as one request at a time asks
         ep = client.endpoint(name)
         eps[name] = (ep.model, ep.price_version, int(max_tokens or ep.params.get("max_tokens") or 96))
-    if len(eps) == 1:
-        model, pv, cap = eps[endpoints[0]]
-        rows = [LedgerRow(c, 1, tick, phase, a, purpose, 0, "scripted", e, model, pv, "", 0, cap, run_id=run_id)
-                for c, a, e in zip(range(cid, cid + n), aids, endpoints)]
-    else:
-        rows = [LedgerRow(c, 1, tick, phase, a, purpose, 0, "scripted", e, eps[e][0], eps[e][1], "", 0, eps[e][2],
-                          run_id=run_id) for c, a, e in zip(range(cid, cid + n), aids, endpoints)]
+    rows = [LedgerRow(c, 1, tick, phase, a, purpose, 0, "scripted", e, *eps[e][:2], "", 0, eps[e][2], run_id=run_id)
+            for c, a, e in zip(range(cid, cid + n), aids, endpoints)]
     ledger.rows.extend(rows)
     head = '{"call_id":'
     tail = f',"purpose":{quote(purpose)},"reason":"","source":"scripted","valid":true}}'

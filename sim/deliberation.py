@@ -264,7 +264,7 @@ class Deliberation:
         """The request asking for ``ext`` (the action plus ``confidence``): its schema, and a prompt that
         lists the field and says what it means."""
         from agents.base import schema_fields
-        from sim.engine import _request_cap
+        from sim.engine import request_cap
 
         old, new = schema_fields(r.action_cls), schema_fields(ext)
         msgs = [(role, c.replace(old, new)) for role, c in base.messages]
@@ -272,7 +272,7 @@ class Deliberation:
         msgs[-1] = (role, f"{last}\n{CONFIDENCE_NOTE}")
         schema = json_schema(ext)
         return base.with_(messages=tuple(msgs), schema=schema,
-                          max_tokens=_request_cap(r, self.client.endpoint(base.meta.endpoint), schema))
+                          max_tokens=request_cap(r, self.client.endpoint(base.meta.endpoint), schema))
 
     @staticmethod
     def _max_calls(pc: PolicyConfig, budget: int | None) -> int:
@@ -302,15 +302,13 @@ class Deliberation:
         checkpointed personas hold it) and a fresh one agree. The ``persona_trait`` event records it;
         it is private to the engine, so no agent's memory holds it (the budget is latent).
         """
-        persona = getattr(agent, "persona", None)
-        if persona is not None and getattr(persona, "compute_budget", None) is not None \
-                and persona.compute_budget_kind == pc.budget_kind:
+        persona = agent.persona
+        if persona.compute_budget is not None and persona.compute_budget_kind == pc.budget_kind:
             return int(persona.compute_budget)
         budget = self.latent_budget(env, agent.aid, pc)
-        if persona is not None and hasattr(persona, "with_compute_budget"):
-            agent.persona = persona.with_compute_budget(budget, pc.budget_kind)
-            env.emit("persona_trait", {"agent": agent.aid, "persona": agent.persona.name, "trait": "compute_budget",
-                                       "value": budget, "kind": pc.budget_kind}, visibility=private("engine"))
+        agent.persona = persona.with_compute_budget(budget, pc.budget_kind)
+        env.emit("persona_trait", {"agent": agent.aid, "persona": agent.persona.name, "trait": "compute_budget",
+                                   "value": budget, "kind": pc.budget_kind}, visibility=private("engine"))
         return budget
 
     @staticmethod

@@ -399,6 +399,13 @@ class Environment(mesa.Model):
         """The purposes deliberation policies apply to by default (``deliberate``, else the staked ones)."""
         return tuple(self.deliberate) if self.deliberate is not None else tuple(self.stakes)
 
+    def forget_agent_ids(self) -> None:
+        """Drop Mesa's agent-id counter for this model (at finish): ``mesa.Agent._ids`` is keyed by the
+        model and never emptied, so every finished game would stay in memory for the life of the process."""
+        ids = getattr(mesa.Agent, "_ids", None)
+        if isinstance(ids, dict):
+            ids.pop(self, None)
+
     def players(self) -> list[PlayerBase]:
         """The agents, in creation order (Mesa's own registry).
 
@@ -573,7 +580,7 @@ class Environment(mesa.Model):
         if a.temperature_cap is not None:
             temperature = min(temperature, a.temperature_cap)
         schema = json_schema(r.action_cls)
-        return ChatRequest(messages=messages, model=ep.model, max_tokens=_request_cap(r, ep, schema),
+        return ChatRequest(messages=messages, model=ep.model, max_tokens=request_cap(r, ep, schema),
                            temperature=temperature, top_p=float(p.get("top_p") or 1.0),
                            seed=derive_seed(self.root_seed, "call", call_id) % (2**31), meta=meta,
                            schema=schema, scripted=r.fallback,
@@ -593,7 +600,7 @@ def _max_tokens(r: ActRequest, ep) -> int:
     return int(r.max_tokens or ep.params.get("max_tokens") or 96)
 
 
-def _request_cap(r: ActRequest, ep, schema: dict) -> int:
+def request_cap(r: ActRequest, ep, schema: dict) -> int:
     """A model's output cap: the configured one, raised to what the action's longest valid reply needs
     (sim/inference/caps.py), so a reply is never cut mid-object. Simulated providers keep the configured cap."""
     cap = _max_tokens(r, ep)

@@ -302,7 +302,7 @@ class Simulation:
         self._runner.close()
         self.events.emit(self.env.tick, "end", "engine", "run_end", {"status": self.env.status})
         self.result = self._finish(time.perf_counter() - self._t0 + self.wall_before, error)
-        _forget_model(self.env)
+        self.env.forget_agent_ids()
         return self.result
 
     def run(self, progress: bool | None = None, on_tick=None) -> RunResult:
@@ -497,16 +497,6 @@ class Simulation:
         return RunResult(summary, events if events is not None else _lazy(lambda: pl.read_parquet(ev_file), ev_file,
                                                                           "events"),
                          _lazy(lambda: pl.read_parquet(led_file), led_file, "ledger"), metrics, rd.path)
-
-
-def _forget_model(env) -> None:
-    """Drop mesa's per-model id counter: ``mesa.Agent._ids`` is keyed by the model and never emptied,
-    so every finished game (its agents, its tables) would stay in memory for the life of the process."""
-    import mesa
-
-    ids = getattr(mesa.Agent, "_ids", None)
-    if isinstance(ids, dict):
-        ids.pop(env, None)
 
 
 def _lazy(read, where: Path, table: str, keep: Any = None):

@@ -491,12 +491,12 @@ def cell_of_run(run_path: Path, root: Path | None = None, up: int = 4) -> tuple[
 def frontier_label(df) -> str | None:
     """One line saying which cells' tiers are simulated (not an LLM); None when every cell is a model's.
 
-    Read from the ``tier_kind`` column (``tier_label``); a frame without it (written before the
+    Read from the ``tier_kind`` column of a frontier table (polars; ``tier_label``); a frame without it (written before the
     column existed) gets None: nothing is claimed either way.
     """
     if "tier_kind" not in list(df.columns):
         return None
-    rows = df.to_dicts() if hasattr(df, "to_dicts") else df.to_dict("records")
+    rows = df.to_dicts()
     kinds = {r["tier_kind"] for r in rows}
     sim = list(dict.fromkeys(r["tier"] for r in rows if r["tier_kind"] == "simulated"))
     parts = []

@@ -54,6 +54,7 @@ def observe_tells(env: "TraitorsEnv") -> None:
     traitors = {a.aid for a in env.players() if a.role == "traitor"}
     traitor = np.array([p in traitors for p in t.pids], dtype=bool)
     n, width = t.tracked.shape
+    t.count(rows)
     if len(rows) > 1 and not (rows[1:] > rows[:-1]).all():  # observers out of table order: rows copied out
         tracked = t.tracked[rows]
         u = random_runs(env.root_seed, ("tells", env.tick), [a.aid for a in alive], tracked.sum(axis=1))
@@ -71,14 +72,12 @@ def observe_tells(env: "TraitorsEnv") -> None:
         counts = np.count_nonzero(tracked, axis=1)[rows]
         u = random_runs(env.root_seed, ("tells", env.tick), [a.aid for a in alive], counts,
                         out=t.scratch("u", float).reshape(-1))
-        # u < q of the entry's column: q_hi on a traitor's column, q_lo on the others'
-        on_traitor = np.broadcast_to(traitor, tracked.shape)[tracked]
-        below = np.less(u, t.q_lo, out=t.scratch("below", bool).reshape(-1)[:len(u)])
-        np.copyto(below, np.less(u, t.q_hi, out=t.scratch("below_hi", bool).reshape(-1)[:len(u)]),
-                  where=on_traitor)
-        seen = t.scratch("seen", bool)
-        seen.fill(False)
-        seen[tracked] = below
+        # u < q of the entry's column (q_hi on a traitor's column, q_lo on the others'): the draws laid
+        # out on the table (2.0 off the tracked entries, which no q reaches) and compared column-wise
+        grid = t.scratch("grid", float)
+        grid.fill(2.0)
+        grid[tracked] = u
+        seen = np.less(grid, np.where(traitor, t.q_hi, t.q_lo), out=t.scratch("seen", bool))
         t.k += seen
         t.m += np.logical_xor(tracked, seen, out=seen)  # tracked and not seen
     t.n_obs[rows] += 1  # a tell on every tracked player of these rows

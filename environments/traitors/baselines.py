@@ -219,6 +219,8 @@ class SuspicionTable:
         self.lazy: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None
         self.pending = np.zeros(n, dtype=bool)
         self.memo: list[dict[str, float] | None] = [None] * n  # beliefs() dicts
+        # rows a whole-table pass left to solve together when the first of them is read (``beliefs``)
+        self.wanted = np.zeros(n, dtype=bool)
 
     def count(self, rows: Any) -> None:
         """Before ``rows`` (a row, an index array or all) observe one more round: widen ``k`` and ``m``
@@ -290,6 +292,8 @@ class SuspicionTable:
         if not len(rows):
             return
         self.tracked[rows, j] = False
+        self.k[rows, j] = 0  # counts are zero off the tracked entries (``top_by_count`` reads row maxima)
+        self.m[rows, j] = 0
         if role == "traitor":
             self.t_left[rows] = np.maximum(self.t_left[rows] - 1, 0)
         self.changed(rows)
@@ -401,10 +405,46 @@ class SuspicionTable:
         else:
             self._b[sub] = np.take(tab, keys, out=self.scratch("b", float, n_sub), mode="clip")
 
+    def top_by_count(self, rows: np.ndarray) -> np.ndarray | None:
+        """Each row's most suspected entries without solving for beliefs, where counts alone settle them:
+        a (rows, players) mask of the entries whose belief is within 1e-12 of the row's highest (the
+        ties ``BayesSuspicion.vote`` draws among), or None where they may not.
+
+        In a row whose entries all saw every round's tell (``uniform``) the log-odds are
+        const + k x (yes - no), so with q_hi > q_lo beliefs rise with k: the top entries are those at
+        the row's highest k, unless a lower k's belief comes within 1e-12 (both near 0 or 1). With
+        the shift solved, sum(beliefs) = t_left puts the top log-odds y between logit(t_left / n)
+        (the top holds the most) and that plus k_max x (yes - no) (the least holds the least), and
+        sigmoid(y) - sigmoid(y - d) is smallest at an end of that range: above 1e-11 at both ends,
+        no lower entry ties. Rows not settled so (or no search: every belief 0 or 1) give None.
+        """
+        d = self.yes - self.no
+        if not d > 0 or not self.uniform[rows].all():
+            return None
+        tr = self.tracked[rows]
+        n_tr = np.count_nonzero(tr, axis=1)
+        t = self.t_left[rows]
+        if not ((t > 0) & (t < n_tr)).all():
+            return None
+        k = self.k[rows]
+        k_max = k.max(axis=1)  # counts are zero off the tracked entries
+        p = t / n_tr
+        y_lo = np.log(p / (1.0 - p))
+        y_hi = y_lo + k_max * d
+        if not (_gap(y_lo, d) > 1e-11).all() or not (_gap(y_hi, d) > 1e-11).all():
+            return None
+        top = np.equal(k, k_max[:, None])
+        top &= tr
+        return top
+
     def beliefs(self, i: int) -> dict[str, float]:
         """Observer ``i``'s {pid: P(traitor)} over the players it tracks, in id order."""
         if self.memo[i] is None:
-            self.solve([i])
+            if self.wanted[i] and not self.solved[i]:  # the rows a pass marked: solved as one array
+                self.solve(np.flatnonzero(self.wanted))
+                self.wanted[:] = False
+            else:
+                self.solve([i])
             self.write_pending(np.array([i]))
             idx = np.flatnonzero(self.tracked[i])
             self.memo[i] = dict(zip([self.pids[j] for j in idx.tolist()], self._b[i, idx].tolist()))
@@ -451,6 +491,11 @@ def _shifts(lov: np.ndarray, cnt: np.ndarray, t_left: np.ndarray, lo_max: np.nda
             if not live.any():
                 break
     return c
+
+
+def _gap(y: np.ndarray, d: float) -> np.ndarray:
+    """sigmoid(y) - sigmoid(y - d), in a form that keeps its digits when both are near 1."""
+    return 1.0 / (1.0 + np.exp(y - d)) - 1.0 / (1.0 + np.exp(y))
 
 
 def _row_sums(x_t: np.ndarray) -> np.ndarray:
@@ -536,6 +581,7 @@ class BayesSuspicion:
         j = t.pos.get(pid)
         if j is not None and t.tracked[i, j]:
             t.tracked[i, j] = False
+            t.k[i, j] = t.m[i, j] = 0  # counts are zero off the tracked entries
             if role == "traitor":
                 t.t_left[i] = max(0, int(t.t_left[i]) - 1)
             t.changed(i)

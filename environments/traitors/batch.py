@@ -73,16 +73,21 @@ def observe_tells(env: "TraitorsEnv") -> None:
         u = random_runs(env.root_seed, ("tells", env.tick), [a.aid for a in alive], counts,
                         out=t.scratch("u", float).reshape(-1))
         # u < q of the entry's column (q_hi on a traitor's column, q_lo on the others'): the draws laid
-        # out on the table (2.0 off the tracked entries, which no q reaches) and compared column-wise
+        # out on the table and compared column-wise, then kept on the tracked entries (the others hold
+        # whatever the scratch array held: compared, never kept)
         grid = t.scratch("grid", float)
-        grid.fill(2.0)
         grid[tracked] = u
-        seen = np.less(grid, np.where(traitor, t.q_hi, t.q_lo), out=t.scratch("seen", bool))
+        seen = t.scratch("seen", bool)
+        with np.errstate(invalid="ignore"):
+            np.less(grid, np.where(traitor, t.q_hi, t.q_lo), out=seen)
+        seen &= tracked
         t.k += seen
         t.m += np.logical_xor(tracked, seen, out=seen)  # tracked and not seen
     t.n_obs[rows] += 1  # a tell on every tracked player of these rows
     t.changed(rows)
-    t.solve([m.i for a, m in zip(alive, models) if a.role != "traitor"])  # the faithful's beliefs at once
+    # the faithful's beliefs are solved as one array when the first is read (a vote settled by the
+    # counts alone never reads them: ``SuspicionTable.top_by_count``)
+    t.wanted[[m.i for a, m in zip(alive, models) if a.role != "traitor"]] = True
 
 
 def _row_mask(n: int, rows: np.ndarray) -> np.ndarray:
@@ -217,18 +222,23 @@ def _most_suspected(env, voters, alive_ids, smart, out, pick, others, tied) -> N
                 pick[i] = top
         return
     rows = np.array([m.i for m in models], dtype=np.int64)
-    t.solve(rows)
     seat = np.array([t.pos[x] for x in alive_ids], dtype=np.int64)  # the targets' columns, in seat order
     me = np.array([t.pos.get(voters[i].aid, -1) for i in smart], dtype=np.int64)
     gone = np.ones(len(t.pids), dtype=bool)
     gone[seat] = False
     own = me >= 0
-    if not t.tracked[np.ix_(rows, np.flatnonzero(gone))].any() and not t.tracked[rows[own], me[own]].any():
+    usual = not t.tracked[np.ix_(rows, np.flatnonzero(gone))].any() and not t.tracked[rows[own], me[own]].any()
+    by_count = t.top_by_count(rows) if usual else None
+    if by_count is None:
+        t.solve(rows)
+    if usual:
         # every tracked entry of these rows is an alive other (the usual case): the known targets are the
         # tracked entries, whose beliefs are the solved ones (nan elsewhere), read in place in id order
         # |b - best| <= 1e-12 (math.isclose(b, best, rel_tol=0, abs_tol=1e-12)) as best - b <= 1e-12 (b <= best),
         # best the max over the row's beliefs (nan: untracked, left out; a row with none: nan, nothing top)
-        if t.lazy is not None and t.pending[rows].all():  # beliefs by key (a whole-table solve): per key
+        if by_count is not None:  # the counts settle the top entries (no beliefs solved)
+            top, at = by_count, np.arange(len(rows))
+        elif t.lazy is not None and t.pending[rows].all():  # beliefs by key (a whole-table solve): per key
             keys, by_key, _, kw = t.lazy
             by_key = by_key.reshape(-1, kw)
             top_key = (np.fmax.reduce(by_key, axis=1)[:, None] - by_key) <= 1e-12

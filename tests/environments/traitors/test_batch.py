@@ -152,3 +152,62 @@ def test_tells_are_drawn_only_where_an_answer_reads_them():
         sim_.run(progress=False)
         table = next(iter(sim_.env.suspicion.values())).table
         assert bool(table.k.any() or table.m.any()) is drawn
+
+
+def _top_from_beliefs(table, rows):
+    """The vote's top entries from solved beliefs: within 1e-12 of the row's highest (the reference)."""
+    table.solve(rows)
+    b = table.b[rows]
+    best = np.fmax.reduce(b, axis=1)
+    with np.errstate(invalid="ignore"):
+        return table.tracked[rows] & ((best[:, None] - b) <= 1e-12)
+
+
+@pytest.mark.parametrize("q_hi,q_lo", [(0.6, 0.4), (0.9, 0.1), (0.999, 0.001), (0.4, 0.6), (0.52, 0.5)])
+def test_top_by_count_is_the_top_of_the_solved_beliefs(q_hi, q_lo):
+    """Where the counts alone settle a row's most suspected (no beliefs solved), they are exactly the
+    entries within 1e-12 of its highest belief; where they may not (near-saturated beliefs, q_hi <= q_lo,
+    partial observations), the table says so (None) and the vote solves."""
+    from environments.traitors.baselines import SuspicionTable
+
+    rng = np.random.default_rng(11)
+    settled = unsettled = 0
+    for _ in range(40):
+        n = int(rng.integers(5, 40))
+        players = [f"p{i}" for i in range(1, n + 1)]
+        traitors = set(rng.choice(players, size=max(1, n // 4), replace=False).tolist())
+        table = SuspicionTable(players, len(traitors), q_hi, q_lo)
+        for _ in range(int(rng.integers(1, 40))):
+            rows = np.arange(n)
+            table.count(rows)
+            seen = table.tracked & (rng.random((n, n)) < np.where([p in traitors for p in table.pids], q_hi, q_lo))
+            table.k += seen
+            table.m += table.tracked & ~seen
+            table.n_obs += 1
+            table.changed(rows)
+            if rng.random() < 0.3 and table.tracked.any():
+                gone = table.pids[int(rng.integers(n))]
+                table.eliminate(gone, "traitor" if gone in traitors and rng.random() < 0.7 else None)
+            live = np.flatnonzero(table.tracked.any(axis=1))
+            got = table.top_by_count(live)
+            if got is None:
+                unsettled += 1
+                continue
+            settled += 1
+            assert (got == _top_from_beliefs(table, live)).all()
+    if q_hi <= q_lo:  # beliefs fall with the count: never settled by it
+        assert settled == 0
+    else:
+        assert settled > 0
+    if q_hi >= 0.999:  # beliefs saturate within the rounds played: some rows left to the solve
+        assert unsettled > 0
+
+
+def test_batch_equals_per_agent_where_beliefs_saturate():
+    """Near-certain tells over many rounds push beliefs to 0 and 1 (the counts do not settle the vote):
+    the batch path still writes the per-agent run."""
+    over = QUICK + ["env.n_players=40", "env.n_traitors=6", "env.discussion_passes=0", "env.belief_probe=false",
+                    "env.reactions=false", "env.conclave=false", "env.tell_q_hi=0.995", "env.tell_q_lo=0.005",
+                    "seed=4"]
+    a, b = both(over)
+    assert_same(a, b)

@@ -241,14 +241,14 @@ class Deliberation:
             budget = self.persona_budget(env, r.agent, pc)
         n_calls = self._max_calls(pc, budget)
         ids = [base.meta.call_id] + [self.client.new_call_id() for _ in range(n_calls - 1)]
-        truth = env.ground_truth(r)
+        truth, stake = env.assess(r)
         action_cls = r.action_cls
         if self.asks_confidence(pc) and "confidence" not in r.action_cls.model_fields:
             action_cls = with_confidence(r.action_cls)
             base = self._confidence_request(base, r, action_cls)
             if truth is not None:  # oracle tiers state their confidence at the scorer's rates
                 truth = replace(truth, confidence=(pc.scorer.tpr, pc.scorer.fpr))
-        return Plan(env, r, base, pc, ids, truth, float(env.stake(r)), len(self.client.ledger.rows), budget,
+        return Plan(env, r, base, pc, ids, truth, float(stake), len(self.client.ledger.rows), budget,
                     action_cls=action_cls)
 
     @staticmethod

@@ -395,6 +395,13 @@ class Environment(mesa.Model):
         """
         return float(self.stakes.get(request.purpose, 1.0))
 
+    def assess(self, request: ActRequest) -> tuple[Truth | None, float]:
+        """(``ground_truth``, ``stake``) of one decision, as deliberation reads them together.
+
+        Override where both come from one computation (the market's order truth and value at risk).
+        """
+        return self.ground_truth(request), self.stake(request)
+
     def deliberated_purposes(self) -> tuple[str, ...]:
         """The purposes deliberation policies apply to by default (``deliberate``, else the staked ones)."""
         return tuple(self.deliberate) if self.deliberate is not None else tuple(self.stakes)

@@ -680,6 +680,12 @@ class MarketEnv(Environment):
             return super().stake(request)
         return self._order_truth(request)[1]
 
+    def assess(self, request: ActRequest) -> tuple[Truth | None, float]:
+        """(ground truth, stake) of a decision; an order's both from one pass over the book."""
+        if request.purpose != "order":
+            return super().assess(request)
+        return self._order_truth(request)
+
     def _order_truth(self, request: ActRequest) -> tuple[Truth | None, float]:
         """(the order's ground truth with its difficulty, its stake in dollars)."""
         aid, cls = request.agent.aid, request.action_cls

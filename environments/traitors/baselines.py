@@ -303,10 +303,10 @@ class SuspicionTable:
         return (self.prior[rows, None] + self.k[rows] * self.yes) + self.m[rows] * self.no
 
     def solve(self, rows: Sequence[int]) -> None:
-        """Beliefs of ``rows`` (those not solved yet), all rows' bisections run as one array.
+        """Beliefs of ``rows`` (those not solved yet), all rows solved as one array.
 
-        Per row: P(traitor) = sigmoid(log-odds + c), the common shift c found by bisection so the
-        beliefs sum to the traitors left. The sum runs over the row's distinct log-odds (count x
+        Per row: P(traitor) = sigmoid(log-odds + c), the common shift c found by a bracketed Newton
+        search (``_shifts``) so the beliefs sum to the traitors left. The sum runs over the row's distinct log-odds (count x
         sigmoid, in (k, m) order, one column at a time), so a row's c does not depend on which
         other rows are solved with it: one observer alone gets the same floats as a whole table.
         """
@@ -609,7 +609,7 @@ class BayesSuspicion:
 
 
 def beliefs_many(models: Sequence[BayesSuspicion]) -> list[dict[str, float]]:
-    """``[m.beliefs() for m in models]``, each table's bisections run as one array (the same floats)."""
+    """``[m.beliefs() for m in models]``, each table's rows solved as one array (the same floats)."""
     by_table: dict[int, tuple[SuspicionTable, list[int]]] = {}
     for m in models:
         by_table.setdefault(id(m.table), (m.table, []))[1].append(m.i)

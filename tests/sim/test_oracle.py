@@ -148,7 +148,17 @@ def test_every_environment_declares_stakes_and_difficulties(name):
     cfg = to_dict(compose([f"env={name}", "llm=oracle", "llm.model=small", "seed=3", *cls.quick,
                            "deliberation=voc_gate", "budget=unlimited", "run.dir=null"]))
     s = Simulation(cfg, None)
+    checked = []
+    assess = s.env.assess
+
+    def both_ways(request):  # ``assess`` is ``ground_truth`` and ``stake`` read at the same moment
+        got = assess(request)
+        checked.append(got == (s.env.ground_truth(request), s.env.stake(request)))
+        return got
+
+    s.env.assess = both_ways
     s.run(progress=False)
+    assert checked and all(checked)
     d = pl.DataFrame(s.env.deliberations)
     assert d.height > 0 and (d["stake"] >= 0).all() and d["stake"].is_finite().all()
     diff = d["difficulty"].drop_nulls()

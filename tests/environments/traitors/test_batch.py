@@ -107,7 +107,7 @@ def test_large_scripted_tables_run_and_model_tables_stay_capped():
 
 
 def test_a_tables_rows_solved_together_equal_each_observer_alone():
-    """One table's bisections as one array give each row the floats a lone observer gets (row order,
+    """One table's shifts solved as one array give each row the floats a lone observer gets (row order,
     partial observations, eliminations and the no-search rows included)."""
     rng = np.random.default_rng(7)
     for _ in range(30):

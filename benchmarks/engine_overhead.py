@@ -24,7 +24,9 @@ the scripted policy through the provider alone.
 Traitors runs 1,000 scripted players (a model-played table stays capped at 60); its 1,000-player
 scenario plays 10 rounds (each a breakfast of tells, a banishment vote and a night vote) with the
 default Bayes faithful (each updates beliefs over every other player: O(N^2) per round), and
-``traitors_1000_random`` the same with random faithful votes (the engine's cost alone). An
+``traitors_1000_random`` the same with random faithful votes (the engine's cost alone). Belief
+probes are off in both: each probe is a vector over every other player (1M numbers a round at 1,000
+players, each an event payload and a metric input), about 600 agent-steps/s here. An
 environment that fails to import or run is skipped with a printed note.
 Figures are printed last as ``name: value`` lines.
 """

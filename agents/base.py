@@ -82,6 +82,12 @@ class Player(PlayerBase):
         """Environment-specific standing instructions for this agent (stable across calls)."""
         return ""
 
+    def role_label(self) -> str:
+        """The standing instructions as the small profile shows them, after "Your seat: <id> (<name>)":
+        a label to read rather than a sentence to continue (default: ``role_text`` as a sentence)."""
+        text = self.role_text()
+        return f". {text}" if text else "."
+
     def example(self, purpose: str, action_cls: type[BaseModel]) -> str:
         """A short example of a good answer for ``purpose`` (the small profile shows it); "" for none."""
         return ""
@@ -112,7 +118,9 @@ class Player(PlayerBase):
         ex = self.example(purpose, action_cls) if prof.examples else ""
         # a free-text answer ends on its question (a small model continues the last line it reads)
         answer = "" if text_field(action_cls) is not None else f"Reply with {schema_fields(action_cls)}"
-        who = f"You are {self.aid} ({self.name}). {self.role_text()}".strip()
+        # a label, not a sentence: SmolLM2-135M began a third of its speeches by copying "You are p4."
+        # (under the speech grammar, with another player's id), docs/embedded.md
+        who = f"Your seat: {self.aid} ({self.name}){self.role_label()}"
         # no budget line: it changes every call and a small model reads it as text to repeat
         user = render(prof.user, observation=observation.rstrip("\n"), who=who, memories=mem_text,
                       example=f"{ex}\n" if ex else "", own=own + ("\n" if own and answer else ""), answer=answer)

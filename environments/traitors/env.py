@@ -95,6 +95,15 @@ class TraitorPlayer(Player):
                     "vote toward faithful players.")
         return "You are faithful: find the traitors and banish them."
 
+    def role_label(self) -> str:
+        # a label like the seat before it: SmolLM2-135M opened its speeches with the sentence
+        # "You are faithful." (docs/embedded.md)
+        if self.role == "traitor":
+            mates = ", ".join(self.model.display(p) for p in self.model.traitor_ids() if p != self.aid)
+            return (f", secretly a traitor{' with ' + mates if mates else ''}. Goal: avoid suspicion and steer "
+                    "the vote toward faithful players.")
+        return ", faithful. Goal: find the traitors and banish them."
+
     # no example answers: SmolLM2-135M copied a speech example word for word (names from the
     # example, not the game) and a belief example's numbers into every form (docs/embedded.md)
 

@@ -4,7 +4,8 @@
   it was written by its agent (a fallback does not), names at least one player by id or name,
   has 3 to 40 words, holds no JSON braces or markup, and echoes no prompt scaffolding
   (``Memories:``, ``Alive:``, ``JSON``, ``[t1 ``, the prompt's role labels and headings, the
-  context's speaker labels ``p1 (Hugo):``), and is not a copy of an earlier speech by another
+  context's speaker labels ``p1 (Hugo):``, the seat and role lines ``Your seat``, ``Goal:``,
+  ``You are faithful``, ``You are secretly``), and is not a copy of an earlier speech by another
   player (a small model repeats the last speech it read). Naming only oneself does not count.
 - **Belief informativeness**: the mean |Spearman rho| of each stated belief vector with seat
   order (a copied ramp 0.1, 0.2, 0.3 ... scores 1; it should be low), and the mean Spearman
@@ -36,7 +37,8 @@ MARKUP = re.compile(r"[{}\[\]<>`|\\]|\*\*|^\s*#|https?://")
 SCAFFOLD = re.compile(
     r"Memories:|Alive:|Notes:|Example|Answer:|Question:|Rules:|Round \d+ roundtable|JSON|json|"
     r"\[t\d+ |\bTRAITOR\b|\bFAITHFUL\b|You are p\d+|fields:|suspicion\s*[:=]|trust\s*[:=]|"
-    r"\bp\d+ \([^)]*\):|Still playing|Said today")  # the context's speaker label "p1 (Hugo):" and headings
+    r"\bp\d+ \([^)]*\):|Still playing|Said today|"  # the context's speaker label "p1 (Hugo):" and headings
+    r"Your seat|Goal:|You are faithful|You are secretly")  # the seat and role lines, label or sentence
 
 
 def _rank(x: Sequence[float]) -> np.ndarray:

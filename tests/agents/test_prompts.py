@@ -75,7 +75,32 @@ def test_small_profile_prompts_carry_no_scaffolding_to_echo():
     assert all(b["temperature"] <= 0.3 for b in bodies)  # the small profile samples cooler
     for b in bodies:  # no budget line (it changes every call) and no payload braces from memories
         u = b["messages"][1]["content"]
-        assert "budget" not in u and "{" not in u.split("You are", 1)[-1].split("Reply with")[0], u
+        assert "budget" not in u and "{" not in u.split("Your seat:", 1)[-1].split("Reply with")[0], u
+
+
+def test_small_profile_says_who_the_agent_is_as_a_label_not_a_sentence_to_copy():
+    # SmolLM2-135M began its speeches with the line "You are p4 (Sami). ..." (docs/embedded.md)
+    bodies = _prompts("agent.prompt_profile=small")
+    for b in bodies:
+        u = b["messages"][1]["content"]
+        assert re.search(r"^Your seat: p\d+ \([A-Za-z]+\)[,.] ", u, re.M), u
+        assert not re.search(r"You are (faithful|secretly)", u), u  # the role as a label too
+        assert not re.search(r"You are p\d", u), u
+
+
+def test_the_speech_grammar_does_not_accept_the_speakers_own_id_or_name():
+    bodies = _prompts("agent.prompt_profile=small")
+    checked = 0
+    for b in bodies:
+        if _kind(b) != "text":
+            continue
+        pid, name = re.search(r"^Your seat: (p\d+) \(([A-Za-z]+)\)", b["messages"][1]["content"], re.M).groups()
+        pattern = re.compile(b["response_format"]["json_schema"]["schema"]["properties"]["text"]["pattern"])
+        others = re.findall(r"\b(p\d+) \(", b["messages"][1]["content"].split("Your seat:")[0])
+        assert not pattern.search(f"I doubt {pid}.") and not pattern.search(f"I doubt {name}.")
+        assert any(pattern.search(f"I doubt {o}.") for o in others if o != pid)
+        checked += 1
+    assert checked
 
 
 def test_small_profile_speaks_under_a_grammar_by_default():

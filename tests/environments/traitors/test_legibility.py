@@ -36,6 +36,9 @@ def test_legible_speeches(text):
     ("p3 " + "really " * 45 + "lies", "length"),
     ("I trust everyone here today.", "names nobody"),
     ("Alive: p1 (Ada), p2 (Bo). I vote p2", "scaffolding"),
+    ("Your seat is p5. I doubt p2 today.", "scaffolding"),  # the small profile's seat line echoed
+    ("You are faithful. I doubt p2 today.", "scaffolding"),  # the role sentence echoed
+    ("Goal: find the traitors, p2 first.", "scaffolding"),
     ("p2 is **definitely** the traitor", "markup"),
 ])
 def test_illegible_speeches(text, problem):

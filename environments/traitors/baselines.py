@@ -128,6 +128,7 @@ def majority_follower(
     return random_vote(voter, targets, rng)
 
 
+KEY_COUNT_MAX = 8_000_000  # (row, count) keys counted with bincount up to this many, sorted above (solve)
 SHIFT_STEPS = 100  # at most this many Newton or bisection steps per row (_shifts)
 SCRATCH_ENTRIES = 4_000_000  # tables up to this many entries (2,000 players) keep their scratch arrays
 
@@ -357,7 +358,7 @@ class SuspicionTable:
             code += ms
         untracked = np.logical_not(str_, out=self.scratch("not", bool, n_sub))
         tab = None
-        by_key = n_sub * width <= 8_000_000
+        by_key = n_sub * width <= KEY_COUNT_MAX
         if by_key:  # counting beats sorting
             # (row, k, m) of every entry as one key, ordered by row, then k, then m
             kt = code.dtype if n_sub * width < np.iinfo(code.dtype).max else np.int64  # code's own type: no cast
@@ -371,7 +372,7 @@ class SuspicionTable:
             tab = np.full(len(cnt_all), np.nan)  # a key's belief (untracked: nan), read by key
         else:
             kt = np.int32 if n_sub * width < 2**31 else np.int64
-            keys = np.where(untracked, width - 1, code).astype(kt) + (np.arange(n_sub, dtype=kt) * width)[:, None]
+            keys = np.where(untracked, width - 1, code.astype(kt)) + (np.arange(n_sub, dtype=kt) * width)[:, None]
             uk, keys, counts = np.unique(np.where(str_, keys, -1).ravel(), return_inverse=True, return_counts=True)
             if uk[0] == -1:  # untracked entries: one past the last distinct key
                 uk, counts, keys = uk[1:], counts[1:], keys - 1

@@ -211,3 +211,23 @@ def test_batch_equals_per_agent_where_beliefs_saturate():
                     "seed=4"]
     a, b = both(over)
     assert_same(a, b)
+
+
+def test_counting_and_sorting_the_keys_give_the_same_beliefs(monkeypatch):
+    """``solve`` counts (row, count) keys with bincount, or sorts them past ``KEY_COUNT_MAX``: the same floats,
+    with counts at the top of their narrow type (255 rounds) included."""
+    import environments.traitors.baselines as bl
+
+    players = [f"p{i}" for i in range(1, 31)]
+    k = np.random.default_rng(5).integers(0, 256, (30, 30))  # tells seen in 255 rounds
+    beliefs = []
+    for limit in (bl.KEY_COUNT_MAX, 0):
+        monkeypatch.setattr(bl, "KEY_COUNT_MAX", limit)
+        table = bl.SuspicionTable(players, 4)
+        table.k[:] = np.where(table.tracked, k, 0)
+        table.m[:] = np.where(table.tracked, 255 - k, 0)
+        table.n_obs[:] = 255
+        table.changed(np.arange(len(players)))
+        table.solve(range(len(players)))
+        beliefs.append(np.nan_to_num(table.b, nan=-1.0).copy())
+    assert (beliefs[0] == beliefs[1]).all() and (beliefs[0] >= 0).sum() == 30 * 29

@@ -417,7 +417,8 @@ class SuspicionTable:
         the shift solved, sum(beliefs) = t_left puts the top log-odds y between logit(t_left / n)
         (the top holds the most) and that plus k_max x (yes - no) (the least holds the least), and
         sigmoid(y) - sigmoid(y - d) is smallest at an end of that range: above 1e-11 at both ends,
-        no lower entry ties. Rows not settled so (or no search: every belief 0 or 1) give None.
+        no lower entry ties. If any row is not settled so (or has no search: every belief 0 or 1),
+        None: the vote solves the rows' beliefs.
         """
         d = self.yes - self.no
         if not d > 0 or not self.uniform[rows].all():

@@ -231,3 +231,54 @@ def test_counting_and_sorting_the_keys_give_the_same_beliefs(monkeypatch):
         table.solve(range(len(players)))
         beliefs.append(np.nan_to_num(table.b, nan=-1.0).copy())
     assert (beliefs[0] == beliefs[1]).all() and (beliefs[0] >= 0).sum() == 30 * 29
+
+
+def test_top_by_count_near_its_bound_and_past_255_rounds():
+    """Rows built so the top count sits near the bound's edge (log-odds of the top about 22-27, where
+    beliefs start to saturate), close and far tell strengths, up to 300 rounds (counts widened past
+    uint8): every settled row's mask is the solved beliefs' top, and some rows are left to the solve."""
+    import math
+
+    from environments.traitors.baselines import SuspicionTable
+
+    rng = np.random.default_rng(17)
+    settled = unsettled = 0
+    with np.errstate(all="ignore"):
+        for _ in range(150):
+            n = int(rng.integers(3, 60))
+            players = [f"p{i:03d}" for i in range(n)]
+            q_lo = float(rng.choice([0.5, 0.0001, 0.3, 1e-6]))
+            q_hi = q_lo + (1 - q_lo) * float(10.0 ** rng.uniform(-10, 0))
+            if not q_lo < q_hi < 1:
+                continue
+            rounds = int(rng.integers(1, 301))
+            table = SuspicionTable(players, int(rng.integers(1, n)), q_hi, q_lo)
+            rows = np.arange(n)
+            for _ in range(rounds):
+                table.count(rows)
+            d, tr = table.yes - table.no, table.tracked
+            if not d > 0:  # q_hi and q_lo one rounding apart
+                continue
+            n_tr = tr.sum(axis=1)
+            if rng.random() < 0.5:
+                table.t_left[:] = np.where(rng.random(n) < 0.5, 1, n_tr - 1)
+            for i in range(n):
+                p = table.t_left[i] / n_tr[i]
+                if not 0 < p < 1:  # no search: every belief 0 or 1
+                    continue
+                target = (rng.uniform(22, 27) + d - math.log(p / (1 - p))) / d
+                k_max = int(min(rounds, max(1, math.floor(target))))
+                k = np.clip(np.where(rng.random(n) < rng.random(), k_max, k_max - 1 - rng.integers(0, 2, n)), 0, rounds)
+                k[rng.integers(n)] = k_max
+                table.k[i] = np.where(tr[i], k, 0)
+                table.m[i] = np.where(tr[i], rounds - k, 0)
+            table.n_obs[:] = rounds
+            table.changed(rows)
+            for i in range(n):
+                got = table.top_by_count(np.array([i]))
+                if got is None:
+                    unsettled += 1
+                    continue
+                settled += 1
+                assert (got == _top_from_beliefs(table, np.array([i]))).all(), (n, q_hi, q_lo, rounds, i)
+    assert settled > 100 and unsettled > 100

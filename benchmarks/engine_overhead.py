@@ -141,7 +141,7 @@ def run_one(overrides: list[str], freeze: bool = True) -> dict[str, float]:
             gc.unfreeze()
 
 
-_APART: list = []  # the child process of ``run_apart`` (one, reused)
+_APART: list = []  # [the pool of ``run_apart``'s one child, the configs it has warmed]
 
 
 def run_apart(overrides: list[str], freeze: bool = True) -> dict[str, float]:
@@ -149,15 +149,17 @@ def run_apart(overrides: list[str], freeze: bool = True) -> dict[str, float]:
 
     The per-agent reference path at 1,000 agents leaves a process several hundred MB of freed
     heap; batch runs after it in the same process ran about 10% slower, so the reference runs apart.
-    The child is spawned, not forked (polars' thread pool does not survive a fork); each call
-    warms the path on one tick first, outside the timing.
+    The child is spawned, not forked (polars' thread pool does not survive a fork); the first call
+    for a config warms its path on one tick, outside the timing.
     """
     import multiprocessing as mp
 
     if not _APART:
-        _APART.append(mp.get_context("spawn").Pool(1))
-    pool = _APART[0]
-    pool.apply(sim.run, (overrides + COMMON + ["run.max_ticks=1"],), {"progress": False})
+        _APART.extend([mp.get_context("spawn").Pool(1), set()])
+    pool, warm = _APART
+    if tuple(overrides) not in warm:
+        pool.apply(sim.run, (overrides + COMMON + ["run.max_ticks=1"],), {"progress": False})
+        warm.add(tuple(overrides))
     return pool.apply(run_one, (overrides, freeze))
 
 
@@ -223,9 +225,9 @@ def main(argv: list[str] | None = None) -> int:
             figs[f"{label}_reference_tick_agent_steps_per_s"] = ref["tick_agent_steps_per_s"]
             figs[f"{label}_speedup_vs_reference"] = out["agent_steps_per_s"] / ref["agent_steps_per_s"]
             figs[f"{label}_tick_speedup_vs_reference"] = out["tick_agent_steps_per_s"] / ref["tick_agent_steps_per_s"]
-    for pool in _APART:
-        pool.close()
-        pool.join()
+    if _APART:
+        _APART[0].close()
+        _APART[0].join()
     print("# engine_overhead (scripted agents; wall_s from summary.json)")
     for k, v in figs.items():
         print(f"{k}: {v:.4g}")

@@ -284,12 +284,13 @@ class SuspicionTable:
             for i in np.asarray(rows).tolist():
                 self.memo[i] = None
 
-    def eliminate(self, pid: str, role: str | None = None) -> None:
-        """``BayesSuspicion.eliminate`` for every observer of the table at once."""
+    def eliminate(self, pid: str, role: str | None = None, rows: Sequence[int] | None = None) -> None:
+        """Observers ``rows`` (default: every one) drop a player who left the game; a revealed traitor
+        lowers their count of traitors left. Rows that no longer track the player are left as they are."""
         j = self.pos.get(pid)
         if j is None:
             return
-        rows = np.flatnonzero(self.tracked[:, j])
+        rows = np.flatnonzero(self.tracked[:, j]) if rows is None else np.asarray(rows)[self.tracked[rows, j]]
         if not len(rows):
             return
         self.tracked[rows, j] = False
@@ -471,7 +472,7 @@ def _shifts(lov: np.ndarray, cnt: np.ndarray, t_left: np.ndarray, lo_max: np.nda
     # a start from the mean log-odds: the shift that would give every entry the mean belief
     tot = _row_sums(cnt_t)
     p = t_left / tot
-    c = np.clip(np.log(p / (1.0 - p)) + _row_sums(np.ascontiguousarray(cnt_t * neg)) / tot, a, b)
+    c = np.clip(np.log(p / (1.0 - p)) + _row_sums(cnt_t * neg) / tot, a, b)
     live = np.ones(n, dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(SHIFT_STEPS):
@@ -579,14 +580,7 @@ class BayesSuspicion:
 
     def eliminate(self, pid: str, role: str | None = None) -> None:
         """Drop a player who left the game; a revealed traitor lowers the count left."""
-        t, i = self.table, self.i
-        j = t.pos.get(pid)
-        if j is not None and t.tracked[i, j]:
-            t.tracked[i, j] = False
-            t.k[i, j] = t.m[i, j] = 0  # counts are zero off the tracked entries
-            if role == "traitor":
-                t.t_left[i] = max(0, int(t.t_left[i]) - 1)
-            t.changed(i)
+        self.table.eliminate(pid, role, rows=[self.i])
 
     def beliefs(self) -> dict[str, float]:
         """{pid: P(traitor)}, shifted in log-odds so the probabilities sum to t_left.

@@ -88,18 +88,21 @@ class TraitorPlayer(Player):
                 "round the players talk, then vote to banish one player; at night the traitors murder one. The "
                 "faithful win by banishing every traitor; the traitors win once they are as many as the faithful.")
 
+    def _mates(self) -> str:
+        """The other traitors, as the prompt names them ("" for none)."""
+        return ", ".join(self.model.display(p) for p in self.model.traitor_ids() if p != self.aid)
+
     def role_text(self) -> str:
         if self.role == "traitor":
-            mates = ", ".join(self.model.display(p) for p in self.model.traitor_ids() if p != self.aid) or "none"
-            return (f"You are secretly a traitor (fellow traitors: {mates}). Avoid suspicion and steer the "
-                    "vote toward faithful players.")
+            return (f"You are secretly a traitor (fellow traitors: {self._mates() or 'none'}). Avoid suspicion and "
+                    "steer the vote toward faithful players.")
         return "You are faithful: find the traitors and banish them."
 
     def role_label(self) -> str:
         # a label like the seat before it: SmolLM2-135M opened its speeches with the sentence
         # "You are faithful." (docs/embedded.md)
         if self.role == "traitor":
-            mates = ", ".join(self.model.display(p) for p in self.model.traitor_ids() if p != self.aid)
+            mates = self._mates()
             return (f", secretly a traitor{' with ' + mates if mates else ''}. Goal: avoid suspicion and steer "
                     "the vote toward faithful players.")
         return ", faithful. Goal: find the traitors and banish them."
